@@ -1,0 +1,141 @@
+"""Training callbacks: step logging with throughput, and the per-epoch record (eval, checkpoints, metrics, curves)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import replace
+from typing import Callable
+
+import numpy as np
+from mindspore.train import Callback
+
+from wrn import checkpoint as ckpt
+from wrn.curves import plot_curves
+from wrn.evaluate import EvalCounts
+from wrn.fileio import append_line
+from wrn.rundir import RunDir
+
+log = logging.getLogger("wrn")
+
+
+def loss_value(net_outputs) -> float:
+    """A train step returns the loss, or (loss, overflow, scale) with a dynamic loss scale."""
+    if isinstance(net_outputs, (tuple, list)):
+        net_outputs = net_outputs[0]
+    return float(net_outputs.asnumpy())
+
+
+class StepLogger(Callback):
+    """One log line every `log_interval` steps (epoch, step, loss, lr, images/s); a progress bar on a TTY."""
+
+    def __init__(self, lrs: np.ndarray, steps_per_epoch: int, epochs: int, images_per_step: int,
+                 log_interval: int, global_step: int, progress_bar: bool | None = None) -> None:
+        super().__init__()
+        self.lrs, self.steps_per_epoch, self.epochs = lrs, steps_per_epoch, epochs
+        self.images_per_step, self.log_interval = images_per_step, log_interval
+        self.global_step = global_step
+        self.progress_bar = sys.stdout.isatty() if progress_bar is None else progress_bar
+        self._bar = None
+
+    @property
+    def lr(self) -> float:
+        return float(self.lrs[min(max(self.global_step - 1, 0), len(self.lrs) - 1)])
+
+    def on_train_epoch_begin(self, run_context) -> None:
+        self.epoch_start = self.interval_start = time.perf_counter()
+        self.loss_sum, self.steps_in_epoch, self.interval_steps = 0.0, 0, 0
+        if self.progress_bar:
+            from tqdm import tqdm
+
+            epoch = run_context.original_args().cur_epoch_num
+            self._bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch}/{self.epochs}", leave=False)
+
+    def on_train_step_end(self, run_context) -> None:
+        args = run_context.original_args()
+        loss = loss_value(args.net_outputs)
+        self.global_step += 1
+        self.steps_in_epoch += 1
+        self.interval_steps += 1
+        self.loss_sum += loss
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.lr:.5f}")
+        if not np.isfinite(loss):
+            log.warning("epoch %d step %d: loss is %s", args.cur_epoch_num, self.steps_in_epoch, loss)
+        if self.steps_in_epoch % self.log_interval == 0 or self.steps_in_epoch == self.steps_per_epoch:
+            now = time.perf_counter()
+            speed = self.interval_steps * self.images_per_step / max(now - self.interval_start, 1e-9)
+            self.interval_start, self.interval_steps = now, 0
+            line = (f"epoch {args.cur_epoch_num}/{self.epochs} step {self.steps_in_epoch}/{self.steps_per_epoch} "
+                    f"loss {loss:.4f} lr {self.lr:.6f} {speed:.1f} img/s")
+            if self._bar is not None:
+                self._bar.write(line)
+                logging.getLogger("wrn.file").info(line)
+            else:
+                log.info(line)
+
+    def on_train_epoch_end(self, run_context) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        self.epoch_seconds = time.perf_counter() - self.epoch_start
+        self.epoch_loss = self.loss_sum / max(self.steps_in_epoch, 1)
+
+
+class EpochRecorder(Callback):
+    """After each epoch: evaluate when due, then metrics.jsonl, best/last/periodic checkpoints and curves.png.
+
+    The metrics line is written before last.ckpt, so a crash between the two is healed on resume by dropping
+    records newer than the checkpoint; nothing newer than last.ckpt ever survives a resume.
+    """
+
+    def __init__(self, cfg, run: RunDir, net, train_network, evaluate: Callable[[], EvalCounts],
+                 steps: StepLogger, state: ckpt.TrainState, is_main: bool, records: list[dict]) -> None:
+        super().__init__()
+        self.cfg, self.run, self.net, self.train_network = cfg, run, net, train_network
+        self.evaluate, self.steps, self.state, self.is_main = evaluate, steps, state, is_main
+        self.records = records
+        self.keep = cfg.keep_checkpoint_max
+
+    def due_for_eval(self, epoch: int) -> bool:
+        cfg = self.cfg
+        scheduled = epoch >= cfg.eval_start_epoch and (epoch - cfg.eval_start_epoch) % cfg.eval_interval == 0
+        return scheduled or epoch == cfg.epochs
+
+    def on_train_epoch_end(self, run_context) -> None:
+        epoch = run_context.original_args().cur_epoch_num
+        record = {"epoch": epoch, "global_step": self.steps.global_step, "train_loss": self.steps.epoch_loss,
+                  "lr": self.steps.lr, "epoch_seconds": round(self.steps.epoch_seconds, 3),
+                  "images_per_second": round(self.steps.steps_per_epoch * self.steps.images_per_step
+                                             / max(self.steps.epoch_seconds, 1e-9), 1),
+                  "top1": None, "top5": None, "eval_loss": None, "eval_images": None}
+        if self.due_for_eval(epoch):
+            start = time.perf_counter()
+            counts = self.evaluate()
+            record.update(top1=counts.top1, top5=counts.top5, eval_loss=counts.as_dict()["loss"],
+                          eval_images=counts.images, eval_seconds=round(time.perf_counter() - start, 3))
+            log.info("epoch %d eval: top1 %.4f top5 %.4f over %d images", epoch, counts.top1, counts.top5, counts.images)
+        improved = record["top1"] is not None and record["top1"] > self.state.best_top1
+        if improved:
+            self.state = replace(self.state, best_top1=record["top1"], best_epoch=epoch)
+        self.state = replace(self.state, epoch=epoch, global_step=self.steps.global_step)
+        self.records.append(record)
+        if not self.is_main:
+            return
+        append_line(self.run.metrics, json.dumps(record, sort_keys=True))
+        self.run.written(self.run.metrics)
+        if improved:
+            ckpt.save(self.run.best_ckpt, self.net, self.state)
+            self.run.written(self.run.best_ckpt)
+        ckpt.save(self.run.last_ckpt, self.train_network, self.state)
+        self.run.written(self.run.last_ckpt)
+        if self.keep:
+            ckpt.save(self.run.epoch_ckpt(epoch), self.net, self.state)
+            self.run.written(self.run.epoch_ckpt(epoch))
+            for old in self.run.periodic_ckpts()[: -self.keep]:
+                old.unlink()  # only this run's own periodic checkpoints: never user data
+        plot_curves(self.records, self.run.curves)
+        self.run.written(self.run.curves)

@@ -1,0 +1,70 @@
+"""Checkpoint files: atomic save of the full training state, checked loading of weights or state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mindspore as ms
+import mindspore.nn as nn
+
+from wrn.errors import CheckpointError
+from wrn.fileio import atomic_path
+
+# Entries of append_dict: what a resumed run needs beyond parameters.
+_META_KEYS = ("epoch", "global_step", "steps_per_epoch", "best_top1", "best_epoch")
+
+
+@dataclass(frozen=True)
+class TrainState:
+    epoch: int
+    global_step: int
+    steps_per_epoch: int
+    best_top1: float
+    best_epoch: int
+
+
+def save(path: Path, cell: nn.Cell, state: TrainState | None = None) -> None:
+    """Write `cell`'s parameters (for a train network: weights, optimizer moments, global step, loss scale)."""
+    append = {} if state is None else {k: getattr(state, k) for k in _META_KEYS}
+    with atomic_path(path, suffix=".ckpt") as tmp:
+        ms.save_checkpoint(cell, str(tmp), append_dict=append)
+
+
+def read(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist" if not path.exists() else f"checkpoint {path} is not a file")
+    try:
+        return ms.load_checkpoint(str(path))
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be read (corrupt or not a MindSpore checkpoint): "
+                              f"{str(exc).splitlines()[0]}") from None
+
+
+def train_state(params: dict[str, Any], path: Path | str) -> TrainState:
+    missing = [k for k in _META_KEYS if k not in params]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} holds weights only (no {', '.join(missing)}); "
+                              "resume needs a ckpt/last.ckpt written by training")
+    values = {k: params[k].asnumpy().item() for k in _META_KEYS}
+    return TrainState(epoch=int(values["epoch"]), global_step=int(values["global_step"]),
+                      steps_per_epoch=int(values["steps_per_epoch"]), best_top1=float(values["best_top1"]),
+                      best_epoch=int(values["best_epoch"]))
+
+
+def load_into(cell: nn.Cell, params: dict[str, Any], path: Path | str, skip: tuple[str, ...] = ()) -> None:
+    """Load every parameter of `cell` (but `skip`) from `params`, or name the first one missing or mis-shaped."""
+    for param in cell.get_parameters():
+        name = param.name
+        if name in skip:
+            continue
+        if name not in params:
+            raise CheckpointError(f"checkpoint {path} does not match this network: no parameter {name!r} "
+                                  f"(shape {tuple(param.shape)}); is it of another depth/width or another recipe?")
+        saved = tuple(params[name].shape)
+        if saved != tuple(param.shape):
+            raise CheckpointError(f"checkpoint {path} does not match this network: parameter {name!r} has shape "
+                                  f"{saved} in the checkpoint, {tuple(param.shape)} in the network (another depth/width?)")
+    ms.load_param_into_net(cell, {k: v for k, v in params.items() if k not in _META_KEYS and k not in skip})

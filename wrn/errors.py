@@ -1,0 +1,21 @@
+"""Errors a user can cause. Entry points print their message on one line and exit non-zero."""
+
+
+class WrnError(Exception):
+    """Base of every user-facing error: the message alone must say what and where."""
+
+
+class ConfigError(WrnError):
+    """A config key, value or recipe is invalid."""
+
+
+class DataError(WrnError):
+    """The data folder, its layout or a data file is invalid."""
+
+
+class CheckpointError(WrnError):
+    """A checkpoint is missing, unreadable or of another architecture."""
+
+
+class RunDirError(WrnError):
+    """The run directory (train_url) cannot be used."""
