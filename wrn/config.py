@@ -227,7 +227,8 @@ def _validate(cfg: Config, source: str) -> None:
     check(v["lr"] > 0, "lr", "a positive number")
     check(0 <= v["min_lr"] <= v["lr"], "min_lr", "a number in [0, lr]")
     check(v["lr_gamma"] > 0, "lr_gamma", "a positive number")
-    check(all(0 < m < v["epochs"] for m in v["lr_milestones"]), "lr_milestones", "epochs strictly between 0 and epochs")
+    check(all(0 < m < v["epochs"] for m in v["lr_milestones"]), "lr_milestones",
+          f"milestone epochs strictly between 0 and epochs ({v['epochs']})")
     check(v["lr_milestones"] == sorted(set(v["lr_milestones"])), "lr_milestones", "increasing epochs")
     check(0 <= v["warmup_epochs"] < v["epochs"], "warmup_epochs", "an integer in [0, epochs)")
     check(0.0 <= v["momentum"] < 1.0, "momentum", "a value in [0, 1)")

@@ -1,0 +1,122 @@
+"""Command-line front ends shared by local/ and modelarts/: parse, call one wrn function, exit with its status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+# MindSpore's C++ logger prints every WARNING to stderr; keep errors only unless the user asked for more.
+os.environ.setdefault("GLOG_v", "3")
+
+from wrn.errors import WrnError  # noqa: E402
+
+
+def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+    """Run `main`; a user error becomes one line on stderr and exit status 2 (no traceback)."""
+    try:
+        return main(argv)
+    except WrnError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def split_overrides(rest: Sequence[str]) -> list[str]:
+    """Turn the arguments argparse did not know into `key=value` overrides (`--k=v` or `--k v`)."""
+    out, i = [], 0
+    while i < len(rest):
+        arg = rest[i]
+        if not arg.startswith("--"):
+            raise WrnError(f"unexpected argument {arg!r}: config overrides take the form --key=value")
+        if "=" in arg:
+            out.append(arg[2:])
+        elif i + 1 < len(rest) and not rest[i + 1].startswith("--"):
+            out.append(f"{arg[2:]}={rest[i + 1]}")
+            i += 1
+        else:
+            raise WrnError(f"config override {arg!r} has no value: expected {arg}=VALUE")
+        i += 1
+    return out
+
+
+def _train_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Train a WideResNet; any --key=value overrides the recipe.",
+                                     allow_abbrev=False)
+    parser.add_argument("--config", default="wrn40_10", help="recipe name (wrn40_10, wrn28_10, wrn16_4, demo) or YAML path")
+    parser.add_argument("--data_url", required=True, help="CIFAR-10 binary folder")
+    parser.add_argument("--train_url", required=True, help="run directory (created if needed)")
+    parser.add_argument("--resume", default="", help="'auto' (continue train_url's ckpt/last.ckpt if any) or a checkpoint")
+    return parser
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    from wrn.config import load_config, parse_overrides
+
+    args, rest = _train_parser("train.py").parse_known_args(argv)
+    cfg = load_config(args.config, parse_overrides(split_overrides(rest)))
+    from wrn.train import train
+
+    summary = train(cfg, args.data_url, args.train_url, resume=args.resume)
+    print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+def eval_main(argv: Sequence[str] | None = None) -> int:
+    from wrn.config import load_config, parse_overrides
+
+    parser = argparse.ArgumentParser(prog="eval.py", description="Top-1/top-5 of a checkpoint on the eval split.",
+                                     allow_abbrev=False)
+    parser.add_argument("--config", default="wrn40_10")
+    parser.add_argument("--data_url", required=True)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--output", default="", help="also write the result JSON here")
+    args, rest = parser.parse_known_args(argv)
+    cfg = load_config(args.config, parse_overrides(split_overrides(rest)))
+    from wrn.evaluate import evaluate_checkpoint
+
+    result = evaluate_checkpoint(cfg, args.data_url, args.checkpoint, args.output or None)
+    print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+def demo_main(argv: Sequence[str] | None = None) -> int:
+    """Make the digits data set (once), train the demo recipe, evaluate its best checkpoint, report."""
+    parser = argparse.ArgumentParser(prog="python -m wrn.cli demo", allow_abbrev=False)
+    parser.add_argument("--workdir", type=Path, default=Path("demo"))
+    args, rest = parser.parse_known_args(argv)
+    from wrn.config import load_config, parse_overrides
+    from wrn.data import find_layout, make_demo
+    from wrn.evaluate import evaluate_checkpoint
+    from wrn.train import train
+
+    started = time.perf_counter()
+    cfg = load_config("demo", parse_overrides(split_overrides(rest)))
+    data_dir = args.workdir / "data"
+    if not (data_dir / "eval").exists():
+        make_demo(data_dir)
+    find_layout(data_dir)
+    run_dir = args.workdir / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    summary = train(cfg, data_dir, run_dir)
+    result = evaluate_checkpoint(cfg, str(data_dir), summary["best_checkpoint"])
+    print(f"run directory: {summary['run_dir']}")
+    print(f"curves:        {Path(summary['run_dir']) / 'curves.png'}")
+    print(f"best checkpoint top-1 on {result['images']} eval images: {result['top1']:.4f}")
+    print(json.dumps({"top1": result["top1"], "images": result["images"],
+                      "seconds": round(time.perf_counter() - started, 1), "run_dir": summary["run_dir"]}))
+    return 0
+
+
+COMMANDS = {"train": train_main, "eval": eval_main, "demo": demo_main}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(f"usage: python -m wrn.cli {{{','.join(COMMANDS)}}} [ARGS...]", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(run(COMMANDS[sys.argv[1]], sys.argv[2:]))
