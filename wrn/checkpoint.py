@@ -12,8 +12,10 @@ import mindspore.nn as nn
 from wrn.errors import CheckpointError
 from wrn.fileio import atomic_path
 
-# Entries of append_dict: what a resumed run needs beyond parameters.
-_META_KEYS = ("epoch", "global_step", "steps_per_epoch", "best_top1", "best_epoch")
+# TrainState fields, stored in append_dict under a prefix (the optimizer has its own `global_step` parameter).
+_FIELDS = ("epoch", "global_step", "steps_per_epoch", "best_top1", "best_epoch")
+_PREFIX = "run_"
+_META_KEYS = tuple(_PREFIX + f for f in _FIELDS)
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class TrainState:
 
 def save(path: Path, cell: nn.Cell, state: TrainState | None = None) -> None:
     """Write `cell`'s parameters (for a train network: weights, optimizer moments, global step, loss scale)."""
-    append = {} if state is None else {k: getattr(state, k) for k in _META_KEYS}
+    append = {} if state is None else {_PREFIX + f: getattr(state, f) for f in _FIELDS}
     with atomic_path(path, suffix=".ckpt") as tmp:
         ms.save_checkpoint(cell, str(tmp), append_dict=append)
 
@@ -44,11 +46,11 @@ def read(path: Path | str) -> dict[str, Any]:
 
 
 def train_state(params: dict[str, Any], path: Path | str) -> TrainState:
-    missing = [k for k in _META_KEYS if k not in params]
+    missing = [k for k in _META_KEYS if k not in params] + [k for k in ("global_step",) if k not in params]
     if missing:
         raise CheckpointError(f"checkpoint {path} holds weights only (no {', '.join(missing)}); "
                               "resume needs a ckpt/last.ckpt written by training")
-    values = {k: params[k].asnumpy().item() for k in _META_KEYS}
+    values = {f: params[_PREFIX + f].asnumpy().item() for f in _FIELDS}
     return TrainState(epoch=int(values["epoch"]), global_step=int(values["global_step"]),
                       steps_per_epoch=int(values["steps_per_epoch"]), best_top1=float(values["best_top1"]),
                       best_epoch=int(values["best_epoch"]))

@@ -15,7 +15,7 @@ from wrn import checkpoint as ckpt
 from wrn import runtime
 from wrn.callbacks import EpochRecorder, StepLogger
 from wrn.data import create_dataset, find_layout
-from wrn.errors import CheckpointError, DataError, RunDirError
+from wrn.errors import CheckpointError, ConfigError, DataError, RunDirError
 from wrn.evaluate import evaluate
 from wrn.fileio import atomic_write_json, atomic_write_text
 from wrn.logs import setup_logging
@@ -95,6 +95,9 @@ def _resume_source(resume: str, run: RunDir) -> Path | None:
 
 
 def _create_model(cfg, net, lrs, topology: runtime.Topology) -> Model:
+    if cfg.loss_scale_type == "dynamic" and topology.device_target == "CPU":
+        raise ConfigError(f"config key 'loss_scale_type' has value 'dynamic', expected 'fixed' on CPU "
+                          "(MindSpore supports a dynamic loss scale on Ascend and GPU only)")
     if cfg.loss_scale_type == "dynamic":
         manager, optimizer_scale = DynamicLossScaleManager(init_loss_scale=cfg.loss_scale), 1.0
     else:

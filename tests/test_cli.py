@@ -1,0 +1,92 @@
+"""The entry points as a user runs them: subprocesses, exit codes, one-line errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import make_cifar, run_cli, tiny_args
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_train_then_eval_from_the_command_line(tiny_data: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    done = run_cli("local/train.py", "--config", "demo", "--data_url", str(tiny_data), "--train_url", str(run),
+                   *tiny_args(), "--epochs", "2", "--warmup_epochs=0")
+    assert done.returncode == 0, done.stderr
+    summary = last_json(done.stdout)
+    assert summary["epochs"] == 2 and summary["eval_images"] == 40
+    out = tmp_path / "eval.json"
+    evaluated = run_cli("local/eval.py", "--config", "demo", "--data_url", str(tiny_data), "--checkpoint",
+                        summary["best_checkpoint"], "--output", str(out), *tiny_args())
+    assert evaluated.returncode == 0, evaluated.stderr
+    result = last_json(evaluated.stdout)
+    assert result["images"] == 40 and result["top1"] == pytest.approx(summary["best_top1"])
+    assert json.loads(out.read_text()) == result and 0 <= result["top5"] <= 1
+
+
+def _train(data: Path, run: Path, *extra: str):
+    return run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={run}", *tiny_args(), *extra)
+
+
+@pytest.mark.parametrize("case,extra,message", [
+    ("unknown key", ["--widen=2"], "unknown config key 'widen' (value '2'); did you mean 'widen_factor'?"),
+    ("wrong type", ["--batch_size=big"], "config key 'batch_size' has value 'big', expected an integer"),
+    ("depth", ["--depth=17"], "config key 'depth' has value 17, expected 6n+4"),
+    ("negative lr", ["--lr=-1"], "config key 'lr' has value -1.0, expected a positive number"),
+    ("missing checkpoint", ["--resume=/nonexistent/last.ckpt"], "checkpoint /nonexistent/last.ckpt does not exist"),
+])
+def test_user_errors_are_one_line_without_traceback(tiny_data: Path, tmp_path: Path, case, extra, message):
+    done = _train(tiny_data, tmp_path / "run", *extra)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"error: {done.stderr.strip()[7:]}"]
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "run" / "metrics.jsonl").exists() and not (tmp_path / "run" / "ckpt" / "last.ckpt").exists()
+
+
+def test_data_and_run_directory_errors(tmp_path: Path):
+    missing = _train(tmp_path / "nodata", tmp_path / "run")
+    assert missing.returncode == 2 and f"data folder {tmp_path / 'nodata'} does not exist" in missing.stderr
+    data = make_cifar(tmp_path / "data")
+    (data / "train" / "data_batch_1.bin").write_bytes(b"\x01" * 3073 * 2 + b"\x02")
+    truncated = _train(data, tmp_path / "run")
+    assert truncated.returncode == 2 and "data_batch_1.bin: size 6147 bytes" in truncated.stderr
+    (tmp_path / "afile").write_text("x")
+    unwritable = _train(make_cifar(tmp_path / "d2"), tmp_path / "afile" / "run")
+    assert unwritable.returncode == 2 and "is not a writable folder" in unwritable.stderr
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_standalone_launcher(tiny_data: Path, tmp_path: Path):
+    usage = run_cli("-c", "import subprocess,sys; sys.exit(subprocess.call(['bash','local/run_standalone_train.sh']))")
+    assert usage.returncode == 2 and "usage: bash" in usage.stderr
+    import subprocess
+    import sys
+
+    run = tmp_path / "run dir with spaces"
+    done = subprocess.run(["bash", "local/run_standalone_train.sh", "demo", str(tiny_data), str(run), *tiny_args(),
+                           "--epochs=1", "--warmup_epochs=0"], cwd=Path(__file__).parents[1], capture_output=True,
+                          text=True, timeout=300, env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin", "GLOG_v": "3"})
+    assert done.returncode == 0, done.stderr
+    assert (run / "ckpt" / "last.ckpt").is_file() and f"log in {run}/train.log" in done.stdout
+
+
+def test_demo_command_end_to_end_short(tmp_path: Path):
+    done = run_cli("-m", "wrn.cli", "demo", "--workdir", str(tmp_path / "demo"), "--epochs=2", "--warmup_epochs=0")
+    assert done.returncode == 0, done.stderr
+    result = last_json(done.stdout)
+    assert set(result) == {"top1", "images", "seconds", "run_dir"} and result["images"] == 360
+    assert result["top1"] > 0.5
+    assert "curves:" in done.stdout and Path(result["run_dir"], "curves.png").is_file()
+
+
+@pytest.mark.slow
+def test_demo_reaches_98_percent_within_3_minutes(tmp_path: Path):
+    done = run_cli("-m", "wrn.cli", "demo", "--workdir", str(tmp_path / "demo"), timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = last_json(done.stdout)
+    assert result["top1"] >= 0.98 and result["images"] == 360
+    assert result["seconds"] <= 180

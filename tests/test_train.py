@@ -1,0 +1,136 @@
+import json
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+import pytest
+import yaml
+
+import wrn.train
+from conftest import make_cifar
+from wrn import checkpoint as ckpt
+from wrn.callbacks import EpochRecorder
+from wrn.config import build_config, load_config, recipe_names
+from wrn.errors import CheckpointError, ConfigError, RunDirError
+from wrn.train import train
+
+RUN_FILES = ["config.yaml", "metrics.jsonl", "train.log", "ckpt/last.ckpt", "ckpt/best.ckpt", "curves.png",
+             "summary.json"]
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_training_learns_and_fills_the_run_directory(tiny_data: Path, tiny_cfg, tmp_path: Path):
+    run = tmp_path / "run"
+    summary = train(tiny_cfg(epochs=4, lr=0.1), tiny_data, run)
+    for name in RUN_FILES:
+        assert (run / name).is_file(), name
+    assert not [p for p in run.rglob("*") if ".tmp" in p.name]
+    records = metrics(run)
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4]
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+    assert records[-1]["global_step"] == 4 * 6 and records[-1]["eval_images"] == 40
+    assert summary["best_top1"] == max(r["top1"] for r in records) and summary["best_top1"] >= 0.5
+    assert build_config(yaml.safe_load((run / "config.yaml").read_text())).epochs == 4
+    log = (run / "train.log").read_text()
+    assert "epoch 1/4 step 5/6 loss" in log and "img/s" in log and " lr " in log
+    assert json.loads((run / "summary.json").read_text()) == summary
+    assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    state = ckpt.train_state(ckpt.read(run / "ckpt" / "last.ckpt"), "last")
+    assert (state.epoch, state.global_step) == (4, 24)
+    assert state.best_top1 == pytest.approx(summary["best_top1"])
+
+
+def test_eval_schedule_periodic_checkpoints_and_loss_scale(tiny_data: Path, tiny_cfg, tmp_path: Path):
+    with pytest.raises(ConfigError, match="'loss_scale_type' has value 'dynamic', expected 'fixed' on CPU"):
+        train(tiny_cfg(loss_scale_type="dynamic"), tiny_data, tmp_path / "dynamic")
+    cfg = tiny_cfg(epochs=5, eval_interval=2, eval_start_epoch=2, keep_checkpoint_max=2, loss_scale=1024)
+    train(cfg, tiny_data, tmp_path / "run")
+    records = metrics(tmp_path / "run")
+    assert [r["epoch"] for r in records if r["top1"] is not None] == [2, 4, 5]  # 5: the last epoch always evaluates
+    assert all(np.isfinite(r["train_loss"]) for r in records)
+    assert sorted(p.name for p in (tmp_path / "run" / "ckpt").glob("epoch_*")) == ["epoch_0004.ckpt", "epoch_0005.ckpt"]
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_continues_at_the_next_epoch_with_the_same_lr_sequence(tiny_data, tiny_cfg, tmp_path, monkeypatch):
+    cfg = dict(epochs=4, lr_schedule="multistep", lr_milestones="2,3", warmup_epochs=1, lr=0.1)
+    whole = tmp_path / "whole"
+    train(tiny_cfg(**cfg), tiny_data, whole)
+
+    class StopAfterTwo(EpochRecorder):
+        def on_train_epoch_end(self, run_context):
+            super().on_train_epoch_end(run_context)
+            if run_context.original_args().cur_epoch_num == 2:
+                raise _Interrupt
+
+    parted = tmp_path / "parted"
+    monkeypatch.setattr(wrn.train, "EpochRecorder", StopAfterTwo)
+    with pytest.raises(_Interrupt):
+        train(tiny_cfg(**cfg), tiny_data, parted)
+    monkeypatch.setattr(wrn.train, "EpochRecorder", EpochRecorder)
+    with pytest.raises(RunDirError, match="already holds a run"):
+        train(tiny_cfg(**cfg), tiny_data, parted)
+    stopped = ckpt.read(parted / "ckpt" / "last.ckpt")
+    train(tiny_cfg(**cfg), tiny_data, parted, resume="auto")
+
+    a, b = metrics(whole), metrics(parted)
+    assert [r["epoch"] for r in b] == [1, 2, 3, 4]
+    assert [(r["global_step"], r["lr"]) for r in a] == [(r["global_step"], r["lr"]) for r in b]
+    final = ckpt.read(parted / "ckpt" / "last.ckpt")
+    # The optimizer's own step counter (which indexes the LR array) continued from the checkpoint.
+    assert stopped["global_step"].asnumpy().item() == 12 and final["global_step"].asnumpy().item() == 24
+    log = (parted / "train.log").read_text()
+    after_resume = log.split("resumed from")[1]
+    assert "epoch 3/4 step 5/6" in after_resume and "epoch 2/4" not in after_resume and "epoch 1/4" not in after_resume
+
+
+def test_restoring_a_checkpoint_brings_back_optimizer_state(tiny_data, tiny_cfg, tmp_path):
+    cfg = tiny_cfg(epochs=1, warmup_epochs=0)
+    train(cfg, tiny_data, tmp_path / "run")
+    saved = ckpt.read(tmp_path / "run" / "ckpt" / "last.ckpt")
+    from wrn.model import create_model
+    from wrn.schedule import learning_rates
+
+    model = wrn.train._create_model(cfg, create_model(cfg), learning_rates(cfg, 6), wrn.runtime.setup(cfg))
+    ckpt.load_into(model.train_network, saved, "last", skip=("learning_rate",))
+    params = {p.name: p for p in model.train_network.get_parameters()}
+    moments = [n for n in saved if n.startswith("moments.")]
+    assert moments and all(np.array_equal(params[n].asnumpy(), saved[n].asnumpy()) for n in moments)
+    assert np.abs(saved["moments.stem.weight"].asnumpy()).sum() > 0
+
+
+def test_bad_resume_sources_are_clear_errors(tiny_data, tiny_cfg, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_cfg(epochs=1, warmup_epochs=0), tiny_data, run)
+    with pytest.raises(CheckpointError, match="holds weights only"):
+        train(tiny_cfg(epochs=2), tiny_data, tmp_path / "r2", resume=str(run / "ckpt" / "best.ckpt"))
+    with pytest.raises(CheckpointError, match="does not match this network: parameter 'blocks.0.conv1.weight'"):
+        train(tiny_cfg(epochs=2, widen_factor=2), tiny_data, tmp_path / "r3", resume=str(run / "ckpt" / "last.ckpt"))
+    with pytest.raises(CheckpointError, match="written with 6 steps per epoch, this run has 3"):
+        train(tiny_cfg(epochs=2, batch_size=32), tiny_data, tmp_path / "r4", resume=str(run / "ckpt" / "last.ckpt"))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        train(tiny_cfg(epochs=2), tiny_data, tmp_path / "r5", resume=str(tmp_path / "nope.ckpt"))
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint" * 10)
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        train(tiny_cfg(epochs=2), tiny_data, tmp_path / "r6", resume=str(tmp_path / "junk.ckpt"))
+    for failed in ("r2", "r3", "r4", "r5", "r6"):
+        assert not (tmp_path / failed / "ckpt" / "last.ckpt").exists()
+        assert not (tmp_path / failed / "metrics.jsonl").exists()
+
+
+@pytest.mark.parametrize("recipe", recipe_names())
+def test_every_recipe_key_is_read_by_a_training_run(recipe, tmp_path: Path):
+    keys = set(yaml.safe_load((Path(wrn.__file__).parent / "configs" / f"{recipe}.yaml").read_text()))
+    shrink = {"depth": 10, "widen_factor": 1, "epochs": 2, "batch_size": 16, "eval_batch_size": 20, "warmup_epochs": 1}
+    if load_config(recipe).lr_schedule == "multistep":
+        shrink["lr_milestones"] = [1]
+    cfg = load_config(recipe, shrink)
+    object.__setattr__(cfg, "_read", set())
+    train(cfg, make_cifar(tmp_path / "d", train_sizes=(32,), eval_size=20), tmp_path / "run")
+    assert keys - {"name"} <= set(cfg.to_dict()) - cfg.unread_keys()
