@@ -48,7 +48,12 @@ def available_device() -> str:
 
 
 def set_device(target: str, device_id: int | None = None) -> None:
-    """`ms.set_device` exists from 2.5 on; older images (ModelArts ships 2.3+) only know set_context."""
+    """`ms.set_device` exists from 2.5 on; older images (ModelArts ships 2.3+) only know set_context.
+
+    The device can be set only before the first kernel runs; setting the one already in use is skipped.
+    """
+    if ms.get_context("device_target") == target and device_id is None:
+        return
     if hasattr(ms, "set_device"):
         ms.set_device(target, device_id) if device_id is not None else ms.set_device(target)
     else:
