@@ -123,6 +123,7 @@ class EpochRecorder(Callback):
             self.state = replace(self.state, best_top1=record["top1"], best_epoch=epoch)
         self.state = replace(self.state, epoch=epoch, global_step=self.steps.global_step)
         self.records.append(record)
+        self.run.written(self.run.log)
         if not self.is_main:
             return
         append_line(self.run.metrics, json.dumps(record, sort_keys=True))

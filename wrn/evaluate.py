@@ -63,12 +63,20 @@ def evaluate_checkpoint(cfg, data_url: str, checkpoint: str, output: str | None 
     from wrn import checkpoint as ckpt
     from wrn import runtime
     from wrn.data import create_dataset, find_layout
+    from wrn.errors import CheckpointError
+    from wrn.staging import StagingOptions, stage_in
+    from wrn.storage import StorageError
     from wrn.fileio import atomic_write_json
     from wrn.model import create_model
 
-    layout = find_layout(data_url)
-    params = ckpt.read(checkpoint)
     topology = runtime.setup(cfg)
+    options = StagingOptions.from_env()
+    layout = find_layout(stage_in(data_url, topology.local_rank, options))
+    try:
+        local_checkpoint = stage_in(checkpoint, topology.local_rank, options, kind="checkpoint")
+    except StorageError as exc:
+        raise CheckpointError(f"checkpoint {checkpoint}: {exc}") from None
+    params = ckpt.read(local_checkpoint)
     net = create_model(cfg)
     ckpt.load_into(net, params, checkpoint)
     start = time.perf_counter()

@@ -24,6 +24,8 @@ from wrn.model import count_trainable_parameters, create_model
 from wrn.optim import create_optimizer
 from wrn.rundir import RunDir
 from wrn.schedule import learning_rates
+from wrn.staging import StagingOptions, open_run, stage_in
+from wrn.storage import StorageError, storage_for
 
 log = logging.getLogger("wrn")
 
@@ -31,15 +33,21 @@ log = logging.getLogger("wrn")
 _NOT_RESTORED = ("learning_rate",)
 
 
-def train(cfg, data_url: str | Path, train_url: str | Path, resume: str = "") -> dict:
+def train(cfg, data_url: str | Path, train_url: str | Path, resume: str = "", scratch: str | None = None) -> dict:
+    """Train `cfg` on data_url into the run directory train_url (each a local path or an obs:// URL)."""
     started = time.perf_counter()
-    run = RunDir.open(train_url)
-    layout = find_layout(data_url)
     topology = runtime.setup(cfg)
-    setup_logging(run.log if topology.is_main else run.root / "logs" / f"rank_{topology.rank}" / "train.log",
-                  topology.rank)
-    resume_from = _resume_source(resume, run)
+    options = StagingOptions.from_env(scratch)
+    with open_run(str(train_url), topology.rank, options) as run:
+        setup_logging(run.log, topology.rank)
+        return _train_in(run, cfg, str(data_url), resume, topology, options, started)
+
+
+def _train_in(run: RunDir, cfg, data_url: str, resume: str, topology: runtime.Topology, options: StagingOptions,
+              started: float) -> dict:
+    resume_from = _resume_source(resume, run, topology, options)
     resume_params = ckpt.read(resume_from) if resume_from else None
+    layout = find_layout(stage_in(data_url, topology.local_rank, options))
 
     train_data = create_dataset(cfg, layout, train=True, rank=topology.rank, world_size=topology.world_size)
     steps_per_epoch = train_data.get_dataset_size()
@@ -58,7 +66,7 @@ def train(cfg, data_url: str | Path, train_url: str | Path, resume: str = "") ->
 
     if topology.is_main:
         cfg.save(run.config)
-        run.written(run.config)
+        run.written(run.config, wait=True)  # proves train_url is writable before any training
     images_per_step = cfg.batch_size * topology.world_size
     log.info("WRN-%d-%d (%s parameters) on %s, MindSpore %s, %d process(es); batch %d per device, %d global; "
              "%d steps/epoch; epochs %d..%d", cfg.depth, cfg.widen_factor, f"{count_trainable_parameters(net):,}",
@@ -79,19 +87,31 @@ def train(cfg, data_url: str | Path, train_url: str | Path, resume: str = "") ->
         atomic_write_json(run.summary, summary)
         run.written(run.summary)
     log.info("done: best top1 %.4f at epoch %d; run directory %s", recorder.state.best_top1,
-             recorder.state.best_epoch, run.root)
+             recorder.state.best_epoch, run)
     return summary
 
 
-def _resume_source(resume: str, run: RunDir) -> Path | None:
+def _resume_source(resume: str, run: RunDir, topology: runtime.Topology, options: StagingOptions) -> Path | None:
+    """The local checkpoint file to resume from (staged from OBS when needed), or None for a fresh run."""
+    last = run.location("ckpt/last.ckpt")
+    last_exists = storage_for(last).exists(last)
     if resume == "auto":
-        return run.last_ckpt if run.last_ckpt.exists() else None
-    if resume:
-        return Path(resume)
-    if run.last_ckpt.exists():
-        raise RunDirError(f"train_url {run.root} already holds a run ({run.relative(run.last_ckpt)}); pass "
-                          "--resume=auto to continue it, or choose another train_url")
-    return None
+        if not last_exists:
+            return None
+        source = last
+        if run.remote and topology.is_main and storage_for(last).exists(run.location("metrics.jsonl")):
+            storage_for(last).download_file(run.location("metrics.jsonl"), run.metrics)
+    elif resume:
+        source = resume
+    elif last_exists:
+        raise RunDirError(f"train_url {run} already holds a run (ckpt/last.ckpt); pass --resume=auto to continue "
+                          "it, or choose another train_url")
+    else:
+        return None
+    try:
+        return stage_in(source, topology.local_rank, options, kind="resume")
+    except StorageError as exc:
+        raise CheckpointError(f"checkpoint {source}: {exc}") from None
 
 
 def _create_model(cfg, net, lrs, topology: runtime.Topology) -> Model:
