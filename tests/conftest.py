@@ -66,3 +66,25 @@ def run_cli(*args: str, timeout: int = 300, env: dict | None = None) -> subproce
 
 def tiny_args() -> list[str]:
     return [f"--{k}={v}" for k, v in TINY.items()]
+
+
+@pytest.fixture(scope="session")
+def object_store():
+    from objectstore import start_object_store
+
+    store = start_object_store()
+    yield store
+    store.server.stop()
+
+
+@pytest.fixture
+def obs_env(object_store, monkeypatch, tmp_path):
+    """The process environment pointing the OBS SDK at the local server; scratch in tmp_path."""
+    from wrn.storage import reset_remote_storage
+
+    env = object_store.env(WRN_SCRATCH_DIR=str(tmp_path / "scratch"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_remote_storage()
+    yield env
+    reset_remote_storage()

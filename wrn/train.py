@@ -157,6 +157,7 @@ def _summary(cfg, run: RunDir, recorder: EpochRecorder, topology: runtime.Topolo
         "best_top1": recorder.state.best_top1, "best_epoch": recorder.state.best_epoch,
         "final_top1": evaluated[-1]["top1"] if evaluated else None,
         "eval_images": evaluated[-1]["eval_images"] if evaluated else None,
-        "seconds": round(seconds, 1), "run_dir": str(run.root), "best_checkpoint": str(run.best_ckpt),
+        "seconds": round(seconds, 1), "run_dir": str(run), "best_checkpoint": run.location("ckpt/best.ckpt"),
+        **({"local_copy": str(run.root)} if run.remote else {}),
         "device": topology.device_target, "world_size": topology.world_size, "mindspore": ms.__version__,
     }
