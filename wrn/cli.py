@@ -68,6 +68,34 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+# Arguments ModelArts (or its launchers) may add on their own; they are not config keys.
+PLATFORM_ARGS = frozenset({"init_method", "num_gpus", "nproc_per_node", "nnodes", "node_rank", "rank", "world_size",
+                           "master_addr", "master_port", "local_rank", "dist_url", "dist_backend"})
+
+
+def split_platform_args(overrides: list[str]) -> tuple[list[str], list[str]]:
+    """Separate the platform's own arguments (ignored) from config overrides (validated as usual)."""
+    ignored = [o for o in overrides if o.split("=", 1)[0].replace("-", "_") in PLATFORM_ARGS]
+    return [o for o in overrides if o not in ignored], ignored
+
+
+def modelarts_train_main(argv: Sequence[str] | None = None) -> int:
+    from wrn.config import load_config, parse_overrides
+
+    parser = _train_parser("modelarts/train.py")
+    parser.set_defaults(resume="auto")  # a job the platform restarts continues where it stopped
+    args, rest = parser.parse_known_args(argv)
+    overrides, ignored = split_platform_args(split_overrides(rest))
+    if ignored:
+        print(f"ignoring platform arguments: {' '.join('--' + a for a in ignored)}", flush=True)
+    cfg = load_config(args.config, parse_overrides(overrides))
+    from wrn.train import train
+
+    summary = train(cfg, args.data_url, args.train_url, resume=args.resume)
+    print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
 def eval_main(argv: Sequence[str] | None = None) -> int:
     from wrn.config import load_config, parse_overrides
 

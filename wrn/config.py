@@ -39,6 +39,7 @@ class Config:
     eval_batch_size: int = 100
     epochs: int = 200
     lr: float = 0.1
+    lr_scaling: str = "none"
     lr_schedule: str = "multistep"
     lr_milestones: list[int] = field(default_factory=list)
     lr_gamma: float = 0.2
@@ -58,6 +59,7 @@ class Config:
     log_interval: int = 50
     eval_interval: int = 1
     eval_start_epoch: int = 1
+    eval_on_every_rank: bool = False
     keep_checkpoint_max: int = 0
 
     def __post_init__(self) -> None:
@@ -86,6 +88,7 @@ _HINTS = typing.get_type_hints(Config)
 
 _CHOICES = {
     "lr_schedule": ("multistep", "cosine"),
+    "lr_scaling": ("none", "linear"),
     "loss_scale_type": ("fixed", "dynamic"),
     "device_target": ("auto", "CPU", "GPU", "Ascend"),
     "amp_level": ("auto", "O0", "O1", "O2", "O3"),

@@ -140,9 +140,15 @@ def create_dataset(cfg, layout: Layout, train: bool, rank: int = 0, world_size: 
 
     images, labels = read_records(layout.train_files if train else (layout.eval_file,))
     ds.config.set_seed(cfg.seed)
-    dataset = ds.GeneratorDataset(_Records(images, labels), ["image", "label"], shuffle=train,
-                                  num_shards=world_size if world_size > 1 else None,
-                                  shard_id=rank if world_size > 1 else None, python_multiprocessing=False)
+    if train:
+        # MindSpore's sharding gives every rank the same number of samples (so steps stay in lockstep).
+        dataset = ds.GeneratorDataset(_Records(images, labels), ["image", "label"], shuffle=True,
+                                      num_shards=world_size if world_size > 1 else None,
+                                      shard_id=rank if world_size > 1 else None, python_multiprocessing=False)
+    else:
+        # A strided slice instead: each image exactly once over all ranks, none repeated to even out the shards.
+        dataset = ds.GeneratorDataset(_Records(images[rank::world_size], labels[rank::world_size]),
+                                      ["image", "label"], shuffle=False, python_multiprocessing=False)
     ops = []
     if train:
         ops.append(vision.RandomCrop(32, padding=cfg.crop_padding) if cfg.crop_padding else vision.RandomCrop(32))

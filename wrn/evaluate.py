@@ -29,6 +29,13 @@ class EvalCounts:
     def top5(self) -> float:
         return self.correct5 / self.images if self.images else 0.0
 
+    def summed_over_ranks(self) -> "EvalCounts":
+        from wrn.runtime import all_reduce_sum
+
+        correct1, correct5, images, loss_sum = all_reduce_sum([self.correct1, self.correct5, self.images,
+                                                               self.loss_sum])
+        return EvalCounts(round(correct1), round(correct5), round(images), loss_sum)
+
     def as_dict(self) -> dict:
         return {"top1": self.top1, "top5": self.top5, "images": self.images,
                 "loss": self.loss_sum / self.images if self.images else 0.0}

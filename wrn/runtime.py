@@ -1,31 +1,166 @@
-"""Device and process topology: which device, which rank, and MindSpore's context for it."""
+"""Device and process topology: how this process was launched, and MindSpore set up for it.
+
+Launch styles: a single process; `msrun` (its workers carry MS_ROLE=MS_WORKER, MS_WORKER_NUM, DEVICE_ID = local
+rank); a rank table (RANK_TABLE_FILE, RANK_ID, RANK_SIZE, DEVICE_ID or ASCEND_DEVICE_ID: ModelArts' Ascend default,
+one process per card). ModelArts adds MA_* variables, VC_TASK_INDEX (this node) and MA_NUM_HOSTS (node count).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Mapping
 
 import mindspore as ms
+
+from wrn.errors import WrnError
 
 log = logging.getLogger("wrn")
 
 # MindSpore 2.9+ on CPU runs plain-layout 3x3 convolutions through oneDNN's reference kernel (~100x slower).
 SLOW_CPU_CONV_FROM = (2, 9)
+MODELARTS_VARS = ("MA_JOB_DIR", "MA_LOG_DIR", "MA_NUM_HOSTS", "VC_TASK_INDEX", "MA_CURRENT_IP")
+
+
+class LaunchError(WrnError):
+    """The launch environment is inconsistent (rank, size, rank table)."""
 
 
 @dataclass(frozen=True)
 class Topology:
-    device_target: str
+    device_target: str = "CPU"
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
     node: int = 0
+    nodes: int = 1
+    device_id: int | None = None
     launcher: str = "single"
+    on_modelarts: bool = False
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    def describe(self) -> str:
+        where = " on ModelArts" if self.on_modelarts else ""
+        return (f"{self.launcher} launch{where}: rank {self.rank}/{self.world_size}, local rank {self.local_rank}, "
+                f"node {self.node}/{self.nodes}, {self.device_target}"
+                + (f" device {self.device_id}" if self.device_id is not None else ""))
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None = None) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise LaunchError(f"environment variable {name} is not set")
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise LaunchError(f"environment variable {name}={raw!r} is not an integer") from None
+
+
+def detect_launch(env: Mapping[str, str] | None = None, rank_table_timeout: float = 600.0) -> Topology:
+    """Read the launch style from the environment (device target left for `setup` to choose)."""
+    env = os.environ if env is None else env
+    on_modelarts = any(name in env for name in MODELARTS_VARS)
+    node, nodes = _int(env, "VC_TASK_INDEX", 0), _int(env, "MA_NUM_HOSTS", 1)
+    if env.get("MS_ROLE") == "MS_SCHED":
+        # msrun runs the script once more as its scheduler: init() serves the cluster there, then exits.
+        return Topology(world_size=_int(env, "MS_WORKER_NUM"), node=node, nodes=nodes, launcher="msrun-scheduler",
+                        on_modelarts=on_modelarts)
+    if env.get("MS_ROLE") == "MS_WORKER":
+        world = _int(env, "MS_WORKER_NUM")
+        local_rank = _int(env, "DEVICE_ID", 0)
+        rank = _int(env, "RANK_ID", _int(env, "MS_NODE_ID", local_rank))  # final rank comes from init()
+        topology = Topology(rank=rank, world_size=world, local_rank=local_rank, node=node, nodes=nodes,
+                            device_id=local_rank, launcher="msrun", on_modelarts=on_modelarts)
+    elif env.get("RANK_TABLE_FILE"):
+        topology = _rank_table_launch(env, on_modelarts, node, nodes, rank_table_timeout)
+    else:
+        size = _int(env, "RANK_SIZE", 1)
+        if size > 1:
+            raise LaunchError(f"RANK_SIZE={size} but neither RANK_TABLE_FILE nor msrun's worker environment is set: "
+                              "launch with local/run_distribute_train.sh (msrun) or with a rank table")
+        device = env.get("DEVICE_ID") or env.get("ASCEND_DEVICE_ID")
+        topology = Topology(device_id=int(device) if device and device.isdigit() else None, node=node, nodes=nodes,
+                            on_modelarts=on_modelarts)
+    if not 0 <= topology.rank < topology.world_size:
+        raise LaunchError(f"rank {topology.rank} is outside world size {topology.world_size} "
+                          f"({topology.launcher} launch): expected 0 <= rank < size")
+    if not 0 <= topology.node < topology.nodes:
+        raise LaunchError(f"VC_TASK_INDEX={topology.node} is outside MA_NUM_HOSTS={topology.nodes}")
+    return topology
+
+
+def _rank_table_launch(env: Mapping[str, str], on_modelarts: bool, node: int, nodes: int,
+                       timeout: float) -> Topology:
+    path = Path(env["RANK_TABLE_FILE"])
+    rank, size = _int(env, "RANK_ID"), _int(env, "RANK_SIZE")
+    device_text = env.get("DEVICE_ID") or env.get("ASCEND_DEVICE_ID")
+    if device_text is None:
+        raise LaunchError("rank table launch: neither DEVICE_ID nor ASCEND_DEVICE_ID is set")
+    device_id = _int({"DEVICE_ID": device_text}, "DEVICE_ID")
+    table = read_rank_table(path, timeout)
+    servers = rank_table_servers(table, path)
+    devices = sum(len(s) for s in servers)
+    if devices and devices != size:
+        raise LaunchError(f"RANK_SIZE={size} but rank table {path} lists {devices} devices")
+    if not 0 <= rank < size:
+        raise LaunchError(f"RANK_ID={rank} is outside RANK_SIZE={size}: expected 0 <= RANK_ID < RANK_SIZE")
+    for index, ranks in enumerate(servers):
+        if rank in ranks:
+            node, nodes = index, len(servers)
+            local_rank = ranks.index(rank)
+            break
+    else:
+        local_rank = device_id
+    return Topology(rank=rank, world_size=size, local_rank=local_rank, node=node, nodes=nodes, device_id=device_id,
+                    launcher="ranktable", on_modelarts=on_modelarts)
+
+
+def read_rank_table(path: Path, timeout: float, poll: float = 0.5) -> dict:
+    """The rank table once its "status" is "completed" (ModelArts may still be writing it when we start)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not path.is_file():
+            raise LaunchError(f"RANK_TABLE_FILE {path} does not exist")
+        try:
+            table = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            table, problem = None, f"malformed JSON ({exc.msg} at line {exc.lineno})"
+        else:
+            if not isinstance(table, dict):
+                table, problem = None, "expected a JSON object"
+            elif table.get("status", "completed") == "completed":
+                return table
+            else:
+                problem = f"status is {table.get('status')!r}"
+        if time.monotonic() >= deadline:
+            raise LaunchError(f"rank table {path}: {problem}; expected a JSON object with \"status\": \"completed\"")
+        time.sleep(poll)
+
+
+def rank_table_servers(table: dict, path: Path) -> list[list[int]]:
+    """Rank ids per server, for the v1.0 layout (server_list) and ModelArts' older one (group_list)."""
+    try:
+        if "server_list" in table:
+            return [[int(d["rank_id"]) for d in server.get("device", [])] for server in table["server_list"]]
+        if "group_list" in table:
+            by_server: dict[str, list[int]] = {}
+            for group in table["group_list"]:
+                for instance in group.get("instance_list", []):
+                    by_server.setdefault(instance["server_id"], []).extend(
+                        [int(instance["rank_id"])] * max(1, len(instance.get("devices", []))))
+            return list(by_server.values())
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LaunchError(f"rank table {path}: unexpected layout ({type(exc).__name__}: {exc})") from None
+    raise LaunchError(f"rank table {path}: neither server_list nor group_list found")
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -63,24 +198,52 @@ def set_device(target: str, device_id: int | None = None) -> None:
         ms.set_context(**kwargs)
 
 
+_configured: Topology | None = None
+
+
 def setup(cfg) -> Topology:
-    """Set MindSpore's graph mode, device and (under msrun) data-parallel collectives for this process."""
-    target = available_device() if cfg.device_target == "auto" else cfg.device_target
-    ms.set_context(mode=ms.GRAPH_MODE)
-    device_id = int(os.environ.get("DEVICE_ID", 0)) if target != "CPU" else None
-    set_device(target, device_id)
+    """Graph mode, the device, and (for a world larger than one) collectives with data-parallel gradient averaging.
+
+    Idempotent: a second call in the same process returns the first result (init() may run only once).
+    """
+    global _configured
     ms.set_seed(cfg.seed)
-    topology = Topology(device_target=target)
-    if os.environ.get("MS_ROLE") == "MS_WORKER" and int(os.environ.get("MS_WORKER_NUM", "1")) > 1:
+    target = available_device() if cfg.device_target == "auto" else cfg.device_target
+    if _configured is not None:
+        if _configured.device_target != target:
+            raise LaunchError(f"device_target {target} requested, but this process already runs on "
+                              f"{_configured.device_target}")
+        return _configured
+    launch = detect_launch()
+    ms.set_context(mode=ms.GRAPH_MODE)
+    set_device(target, launch.device_id if target != "CPU" else None)
+    topology = replace(launch, device_target=target)
+    if launch.world_size > 1:
         from mindspore.communication import get_group_size, get_rank, init
 
         init()
-        ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
-        rank = get_rank()
-        topology = Topology(device_target=target, rank=rank, world_size=get_group_size(),
-                            local_rank=int(os.environ.get("MS_LOCAL_RANK_ID", rank)), launcher="msrun")
-    warn_if_slow_cpu_build(target)
+        topology = replace(topology, rank=get_rank(), world_size=get_group_size())
+        ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
+                                     device_num=topology.world_size)
+    _configured = topology
     return topology
+
+
+def all_reduce_sum(values: list[float]) -> list[float]:
+    """Element-wise sum of `values` over all ranks (the data-parallel group)."""
+    import mindspore.nn as nn
+    import mindspore.ops as ops
+    import numpy as np
+
+    class _Sum(nn.Cell):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reduce = ops.AllReduce(ops.ReduceOp.SUM)
+
+        def construct(self, x):
+            return self.reduce(x)
+
+    return [float(v) for v in _Sum()(ms.Tensor(np.asarray(values, dtype=np.float32))).asnumpy()]
 
 
 def warn_if_slow_cpu_build(target: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -16,14 +17,14 @@ from wrn import runtime
 from wrn.callbacks import EpochRecorder, StepLogger
 from wrn.data import create_dataset, find_layout
 from wrn.errors import CheckpointError, ConfigError, DataError, RunDirError
-from wrn.evaluate import evaluate
+from wrn.evaluate import EvalCounts, evaluate
 from wrn.fileio import atomic_write_json, atomic_write_text
 from wrn.logs import setup_logging
 from wrn.loss import create_loss
 from wrn.model import count_trainable_parameters, create_model
 from wrn.optim import create_optimizer
 from wrn.rundir import RunDir
-from wrn.schedule import learning_rates
+from wrn.schedule import learning_rates, peak_lr
 from wrn.staging import StagingOptions, open_run, stage_in
 from wrn.storage import StorageError, storage_for
 
@@ -40,6 +41,8 @@ def train(cfg, data_url: str | Path, train_url: str | Path, resume: str = "", sc
     options = StagingOptions.from_env(scratch)
     with open_run(str(train_url), topology.rank, options) as run:
         setup_logging(run.log, topology.rank)
+        log.info("%s", topology.describe())
+        runtime.warn_if_slow_cpu_build(topology.device_target)
         return _train_in(run, cfg, str(data_url), resume, topology, options, started)
 
 
@@ -54,10 +57,10 @@ def _train_in(run: RunDir, cfg, data_url: str, resume: str, topology: runtime.To
     if steps_per_epoch == 0:
         raise DataError(f"{layout.root}: too few training images for one batch of {cfg.batch_size} per device "
                         f"(x {topology.world_size} devices); lower batch_size")
-    eval_data = create_dataset(cfg, layout, train=False)
+    evaluate_now = _evaluator(cfg, layout, topology)
 
     net = create_model(cfg)
-    lrs = learning_rates(cfg, steps_per_epoch)
+    lrs = learning_rates(cfg, steps_per_epoch, topology.world_size)
     model = _create_model(cfg, net, lrs, topology)
     state = ckpt.TrainState(epoch=0, global_step=0, steps_per_epoch=steps_per_epoch, best_top1=-1.0, best_epoch=0)
     records: list[dict] = []
@@ -69,12 +72,13 @@ def _train_in(run: RunDir, cfg, data_url: str, resume: str, topology: runtime.To
         run.written(run.config, wait=True)  # proves train_url is writable before any training
     images_per_step = cfg.batch_size * topology.world_size
     log.info("WRN-%d-%d (%s parameters) on %s, MindSpore %s, %d process(es); batch %d per device, %d global; "
-             "%d steps/epoch; epochs %d..%d", cfg.depth, cfg.widen_factor, f"{count_trainable_parameters(net):,}",
-             topology.device_target, ms.__version__, topology.world_size, cfg.batch_size, images_per_step,
-             steps_per_epoch, state.epoch + 1, cfg.epochs)
+             "lr rule %s: peak lr %g; %d steps/epoch; epochs %d..%d", cfg.depth, cfg.widen_factor,
+             f"{count_trainable_parameters(net):,}", topology.device_target, ms.__version__, topology.world_size,
+             cfg.batch_size, images_per_step, cfg.lr_scaling, peak_lr(cfg, topology.world_size), steps_per_epoch,
+             state.epoch + 1, cfg.epochs)
 
     steps = StepLogger(lrs, steps_per_epoch, cfg.epochs, images_per_step, cfg.log_interval, state.global_step)
-    recorder = EpochRecorder(cfg, run, net, model.train_network, lambda: evaluate(net, eval_data), steps, state,
+    recorder = EpochRecorder(cfg, run, net, model.train_network, lambda: evaluate_now(net), steps, state,
                              topology.is_main, records)
     if state.epoch < cfg.epochs:
         model.train(cfg.epochs, train_data, callbacks=[steps, recorder], dataset_sink_mode=False,
@@ -82,6 +86,8 @@ def _train_in(run: RunDir, cfg, data_url: str, resume: str, topology: runtime.To
     else:
         log.info("checkpoint %s already finished all %d epochs: nothing to train", resume_from, cfg.epochs)
 
+    log.info("trainable weights checksum %s (identical on every rank in data-parallel training)",
+             weights_checksum(net))
     summary = _summary(cfg, run, recorder, topology, time.perf_counter() - started)
     if topology.is_main:
         atomic_write_json(run.summary, summary)
@@ -89,6 +95,28 @@ def _train_in(run: RunDir, cfg, data_url: str, resume: str, topology: runtime.To
     log.info("done: best top1 %.4f at epoch %d; run directory %s", recorder.state.best_top1,
              recorder.state.best_epoch, run)
     return summary
+
+
+def _evaluator(cfg, layout, topology: runtime.Topology):
+    """Evaluation over the whole eval split: sharded over ranks with summed counts, or all of it on every rank."""
+    sharded = not cfg.eval_on_every_rank and topology.world_size > 1
+    data = create_dataset(cfg, layout, train=False, rank=topology.rank if sharded else 0,
+                          world_size=topology.world_size if sharded else 1)
+
+    def run(net) -> EvalCounts:
+        counts = evaluate(net, data)
+        return counts.summed_over_ranks() if sharded else counts
+
+    return run
+
+
+def weights_checksum(net) -> str:
+    digest = hashlib.sha256()
+    # BatchNorm's moving statistics are per rank (no SyncBN), as in other data-parallel frameworks.
+    for param in sorted(net.trainable_params(), key=lambda p: p.name):
+        digest.update(param.name.encode())
+        digest.update(param.asnumpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _resume_source(resume: str, run: RunDir, topology: runtime.Topology, options: StagingOptions) -> Path | None:

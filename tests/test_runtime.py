@@ -1,0 +1,89 @@
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from wrn.runtime import LaunchError, detect_launch
+
+
+def rank_table(path: Path, servers: int, per_server: int, status: str = "completed") -> Path:
+    table = {"version": "1.0", "server_count": str(servers), "status": status, "server_list": [
+        {"server_id": f"10.0.0.{s}", "device": [
+            {"device_id": str(d), "device_ip": f"192.168.{s}.{d}", "rank_id": str(s * per_server + d)}
+            for d in range(per_server)]} for s in range(servers)]}
+    path.write_text(json.dumps(table))
+    return path
+
+
+def test_single_process():
+    topology = detect_launch({})
+    assert (topology.launcher, topology.rank, topology.world_size, topology.on_modelarts) == ("single", 0, 1, False)
+
+
+def test_msrun_worker_and_scheduler():
+    worker = detect_launch({"MS_ROLE": "MS_WORKER", "MS_WORKER_NUM": "4", "RANK_ID": "2", "DEVICE_ID": "2"})
+    assert (worker.launcher, worker.rank, worker.world_size, worker.local_rank) == ("msrun", 2, 4, 2)
+    scheduler = detect_launch({"MS_ROLE": "MS_SCHED", "MS_WORKER_NUM": "4", "RANK_ID": "0"})
+    assert scheduler.launcher == "msrun-scheduler" and scheduler.world_size == 4
+
+
+def test_rank_table_on_two_modelarts_nodes(tmp_path):
+    env = {"RANK_TABLE_FILE": str(rank_table(tmp_path / "rt.json", 2, 8)), "RANK_ID": "11", "RANK_SIZE": "16",
+           "ASCEND_DEVICE_ID": "3", "MA_JOB_DIR": "/home/ma-user/modelarts/user-job-dir", "VC_TASK_INDEX": "1",
+           "MA_NUM_HOSTS": "2"}
+    topology = detect_launch(env)
+    assert (topology.launcher, topology.rank, topology.world_size) == ("ranktable", 11, 16)
+    assert (topology.node, topology.nodes, topology.local_rank, topology.device_id) == (1, 2, 3, 3)
+    assert topology.on_modelarts and "rank 11/16, local rank 3, node 1/2" in topology.describe()
+
+
+def test_modelarts_older_group_list_rank_table(tmp_path):
+    table = {"status": "completed", "group_count": "1", "group_list": [{"instance_count": "2", "instance_list": [
+        {"devices": [{"device_id": "0", "device_ip": "1.1.1.1"}], "rank_id": "0", "server_id": "s1"},
+        {"devices": [{"device_id": "1", "device_ip": "1.1.1.2"}], "rank_id": "1", "server_id": "s1"}]}]}
+    (tmp_path / "rt.json").write_text(json.dumps(table))
+    topology = detect_launch({"RANK_TABLE_FILE": str(tmp_path / "rt.json"), "RANK_ID": "1", "RANK_SIZE": "2",
+                              "DEVICE_ID": "1"})
+    assert (topology.rank, topology.world_size, topology.local_rank, topology.nodes) == (1, 2, 1, 1)
+
+
+def test_waits_until_the_rank_table_is_completed(tmp_path):
+    path = rank_table(tmp_path / "rt.json", 1, 2, status="initializing")
+    threading.Timer(0.8, lambda: rank_table(path, 1, 2)).start()
+    started = time.monotonic()
+    topology = detect_launch({"RANK_TABLE_FILE": str(path), "RANK_ID": "1", "RANK_SIZE": "2", "DEVICE_ID": "1"})
+    assert topology.world_size == 2 and time.monotonic() - started >= 0.7
+
+
+@pytest.mark.parametrize("case,message", [
+    ("rank too big", "RANK_ID=2 is outside RANK_SIZE=2"),
+    ("missing table", "does not exist"),
+    ("malformed", "malformed JSON"),
+    ("never completed", "status is 'initializing'"),
+    ("size mismatch", "RANK_SIZE=4 but rank table"),
+    ("no device", "neither DEVICE_ID nor ASCEND_DEVICE_ID"),
+    ("size without launcher", "RANK_SIZE=8 but neither RANK_TABLE_FILE nor msrun"),
+    ("msrun rank", "rank 5 is outside world size 2"),
+    ("node", "VC_TASK_INDEX=2 is outside MA_NUM_HOSTS=2"),
+    ("not a number", "RANK_ID='one' is not an integer"),
+])
+def test_inconsistent_environments_are_clear_errors(tmp_path, case, message):
+    table = str(rank_table(tmp_path / "rt.json", 1, 2))
+    base = {"RANK_TABLE_FILE": table, "RANK_ID": "0", "RANK_SIZE": "2", "DEVICE_ID": "0"}
+    env = {
+        "rank too big": {**base, "RANK_ID": "2"},
+        "missing table": {**base, "RANK_TABLE_FILE": str(tmp_path / "nope.json")},
+        "malformed": {**base, "RANK_TABLE_FILE": str(tmp_path / "bad.json")},
+        "never completed": {**base, "RANK_TABLE_FILE": str(rank_table(tmp_path / "w.json", 1, 2, "initializing"))},
+        "size mismatch": {**base, "RANK_SIZE": "4"},
+        "no device": {k: v for k, v in base.items() if k != "DEVICE_ID"},
+        "size without launcher": {"RANK_SIZE": "8"},
+        "msrun rank": {"MS_ROLE": "MS_WORKER", "MS_WORKER_NUM": "2", "RANK_ID": "5"},
+        "node": {"VC_TASK_INDEX": "2", "MA_NUM_HOSTS": "2"},
+        "not a number": {**base, "RANK_ID": "one"},
+    }[case]
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(LaunchError, match=message.replace("(", "\\(")):
+        detect_launch(env, rank_table_timeout=0.6)
