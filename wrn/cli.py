@@ -141,7 +141,64 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-COMMANDS = {"train": train_main, "eval": eval_main, "demo": demo_main}
+def submit_main(argv: Sequence[str] | None = None) -> int:
+    """modelarts/submit.py: dry-run or create jobs from modelarts/jobs/*.yaml; status, logs, stop, flavors."""
+    from wrn import modelarts_job as jobs
+
+    parser = argparse.ArgumentParser(prog="modelarts/submit.py", description=submit_main.__doc__, allow_abbrev=False)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, helptext in (("submit", "create a training job (or print its request with --dry-run)"),
+                           ("upload-code", "upload wrn/ and modelarts/ to the job's code_dir")):
+        command = sub.add_parser(name, help=helptext)
+        command.add_argument("job", help="job definition, e.g. modelarts/jobs/wrn40_10_8p.yaml")
+        command.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                             help="override a field: node_count=2, hyperparameters.epochs=10, inputs.data_url=obs://..")
+        command.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                             help="value of a ${NAME} variable (else taken from the environment)")
+        if name == "submit":
+            command.add_argument("--dry-run", action="store_true", help="print the request body; no network")
+    for name in ("status", "stop"):
+        sub.add_parser(name).add_argument("job_id")
+    logs = sub.add_parser("logs")
+    logs.add_argument("job_id")
+    logs.add_argument("--follow", action="store_true", help="poll until the job ends")
+    logs.add_argument("--task", default="worker-0")
+    sub.add_parser("flavors").add_argument("--type", dest="flavor_type", default=None, help="e.g. Ascend, GPU, CPU")
+    args = parser.parse_args(argv)
+
+    if args.command in ("submit", "upload-code"):
+        variables = dict(v.split("=", 1) for v in args.var if "=" in v)
+        spec = jobs.load_job(args.job, args.set, variables)
+        if args.command == "upload-code":
+            count, size = jobs.upload_code(spec, Path(__file__).resolve().parents[1])
+            print(f"uploaded {count} files ({size / 1e6:.2f} MB) to {spec.code_dir}")
+            return 0
+        body = jobs.request_body(spec)
+        if args.dry_run:
+            print(json.dumps(body, indent=2))
+            return 0
+        created = jobs.ModelArtsApi().create(body)
+        print(jobs.describe(created))
+        return 0
+    api = jobs.ModelArtsApi()
+    if args.command == "status":
+        print(jobs.describe(api.status(args.job_id)))
+    elif args.command == "stop":
+        api.stop(args.job_id)
+        print(jobs.describe(api.status(args.job_id)))
+    elif args.command == "logs":
+        if args.follow:
+            phase = api.follow_logs(args.job_id, lambda text: print(text, end="", flush=True))
+            print(f"\njob {args.job_id} ended: {phase}")
+            return 0 if phase == "Completed" else 1
+        print(api.logs(args.job_id, args.task), end="")
+    else:
+        for flavor in api.flavors(args.flavor_type):
+            print(json.dumps(flavor, sort_keys=True))
+    return 0
+
+
+COMMANDS = {"train": train_main, "eval": eval_main, "demo": demo_main, "submit": submit_main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

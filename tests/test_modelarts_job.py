@@ -1,0 +1,242 @@
+"""Job definitions, their dry-run request bodies, and the SDK path against a local stand-in of the ModelArts API."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli
+from wrn.modelarts_job import JobError, ModelArtsApi, code_files, load_job, request_body
+
+JOBS = ROOT / "modelarts" / "jobs"
+VARS = {"OBS_BUCKET": "team-bucket"}
+ENGINE = {"engine_name": "Ascend-Powered-Engine",
+          "engine_version": "mindspore_2.3.0-cann_8.0.rc2-py_3.9-euler_2.10.7-aarch64-snt9b"}
+
+
+def dry_run(name: str, *extra: str) -> dict:
+    done = run_cli("modelarts/submit.py", "submit", str(JOBS / f"{name}.yaml"), "--var", "OBS_BUCKET=team-bucket",
+                   "--dry-run", *extra)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_every_job_definition_is_listed_and_valid():
+    assert sorted(p.stem for p in JOBS.glob("*.yaml")) == ["export_air", "export_mindir", "wrn40_10_16p_2nodes",
+                                                            "wrn40_10_1p", "wrn40_10_8p"]
+    for path in JOBS.glob("*.yaml"):
+        spec = load_job(path, variables=VARS)
+        assert "team-bucket" in spec.code_dir and "SECRET" not in path.read_text().upper()
+
+
+@pytest.mark.parametrize("name,flavor,nodes,output", [
+    ("wrn40_10_1p", "modelarts.kat1.xlarge", 1, "/team-bucket/wrn/runs/wrn40_10_1p/"),
+    ("wrn40_10_8p", "modelarts.kat1.8xlarge", 1, "/team-bucket/wrn/runs/wrn40_10_8p/"),
+    ("wrn40_10_16p_2nodes", "modelarts.kat1.8xlarge", 2, "/team-bucket/wrn/runs/wrn40_10_16p_2nodes/"),
+])
+def test_training_job_dry_run_field_by_field(name, flavor, nodes, output):
+    body = dry_run(name)
+    assert body["kind"] == "job"
+    assert body["metadata"]["name"] == name.replace("_", "-") and "WideResNet-40-10" in body["metadata"]["description"]
+    algorithm = body["algorithm"]
+    assert algorithm["code_dir"] == "/team-bucket/wrn/code/"
+    assert algorithm["boot_file"] == "/team-bucket/wrn/code/modelarts/train.py"
+    assert algorithm["engine"] == ENGINE
+    parameters = {p["name"]: p["value"] for p in algorithm["parameters"]}
+    assert parameters["config"] == "wrn40_10" and parameters["resume"] == "auto"
+    assert algorithm["inputs"] == [{"name": "data_url", "remote": {"obs": {"obs_url": "/team-bucket/cifar10/"}}}]
+    assert algorithm["outputs"] == [{"name": "train_url", "remote": {"obs": {"obs_url": output}}}]
+    assert algorithm["environments"] == {"WRN_SCRATCH_DIR": "/cache/wrn"}
+    assert body["spec"] == {"resource": {"flavor_id": flavor, "node_count": nodes}}
+    if nodes == 2:
+        assert parameters["lr_scaling"] == "linear"
+
+
+@pytest.mark.parametrize("name,file_format", [("export_mindir", "MINDIR"), ("export_air", "AIR")])
+def test_export_job_dry_run(name, file_format):
+    body = dry_run(name, "--var", "CHECKPOINT=obs://team-bucket/runs/x/ckpt/best.ckpt")
+    parameters = {p["name"]: p["value"] for p in body["algorithm"]["parameters"]}
+    assert parameters == {"config": "wrn40_10", "checkpoint": "obs://team-bucket/runs/x/ckpt/best.ckpt",
+                          "file_format": file_format, "batch_size": "1"}
+    assert body["algorithm"]["boot_file"] == "/team-bucket/wrn/code/modelarts/export.py"
+    assert body["algorithm"]["inputs"] == []
+    assert body["algorithm"]["outputs"][0]["remote"]["obs"]["obs_url"] == "/team-bucket/wrn/export/"
+
+
+def test_overrides_and_variables():
+    body = dry_run("wrn40_10_8p", "--set", "node_count=4", "--set", "hyperparameters.epochs=250",
+                   "--set", "inputs.data_url=obs://other-bucket/c10/", "--set", "image_url=swr.example.com/a/b:1",
+                   "--set", "engine=")
+    assert body["spec"]["resource"]["node_count"] == 4
+    assert {"name": "epochs", "value": "250"} in body["algorithm"]["parameters"]
+    assert body["algorithm"]["inputs"][0]["remote"]["obs"]["obs_url"] == "/other-bucket/c10/"
+    assert body["algorithm"]["engine"] == {"image_url": "swr.example.com/a/b:1"}
+
+
+@pytest.mark.parametrize("sets,message", [
+    (["name=bad name!"], "name 'bad name!' must be 1-64 characters"),
+    (["name=" + "x" * 65], "must be 1-64 characters"),
+    (["node_count=0"], "node_count 0 must be an integer >= 1"),
+    (["inputs.data_url=obs://Bad_Bucket/x"], "inputs.data_url: 'obs://Bad_Bucket/x': bucket name"),
+    (["inputs.data_url=/local/path"], "is not an obs:// or s3:// URL"),
+    (["boot_file=../evil.py"], "boot_file '../evil.py' must be a path inside code_dir"),
+    (["boot_file=obs://elsewhere/train.py"], "is not inside code_dir"),
+    (["hyperparameters.widen=4"], "unknown config key 'widen' (value '4'); did you mean 'widen_factor'?"),
+    (["hyperparameters.epochs=many"], "config key 'epochs' has value 'many', expected an integer"),
+    (["environments.OBS_SECRET_ACCESS_KEY=x"], "credentials never live in job files"),
+    (["flavour=x"], "unknown field 'flavour'"),
+])
+def test_invalid_definitions_are_clear_errors(sets, message):
+    with pytest.raises(JobError) as err:
+        load_job(JOBS / "wrn40_10_8p.yaml", sets, VARS)
+    assert message in str(err.value)
+
+
+def test_missing_variable_names_it():
+    done = run_cli("modelarts/submit.py", "submit", str(JOBS / "wrn40_10_1p.yaml"), "--dry-run",
+                   env={"OBS_BUCKET": ""})
+    assert done.returncode == 2 and "variable ${OBS_BUCKET} is not set" in done.stderr
+
+
+def test_code_upload_selection_excludes_tests_caches_and_outputs(tmp_path):
+    files = [p.relative_to(ROOT).as_posix() for p in code_files(ROOT)]
+    assert "modelarts/train.py" in files and "wrn/configs/wrn40_10.yaml" in files and "wrn/train.py" in files
+    assert not [f for f in files if f.startswith(("tests/", ".venv/", "bench/")) or "__pycache__" in f]
+
+
+def test_upload_code_to_obs(obs_env, object_store):
+    bucket = object_store.new_bucket()
+    done = run_cli("modelarts/submit.py", "upload-code", str(JOBS / "wrn40_10_1p.yaml"), "--var",
+                   f"OBS_BUCKET={bucket}", env=obs_env)
+    assert done.returncode == 0, done.stderr
+    keys = object_store.keys(bucket)
+    assert "wrn/code/modelarts/train.py" in keys and "wrn/code/wrn/configs/demo.yaml" in keys
+    assert not [k for k in keys if "/tests/" in k or k.endswith(".pyc")]
+
+
+# ---- the SDK path against a local stand-in of the ModelArts endpoint ------------------------------------------
+
+class StandIn:
+    """Answers like the documented v2 API and records what it received (for signature and body checks)."""
+
+    def __init__(self, create_status: int = 201, error: dict | None = None) -> None:
+        self.requests: list[dict] = []
+        self.create_status, self.error = create_status, error
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _reply(self, status: int, payload: dict):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-Request-Id", "req-standin-1")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _record(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                owner.requests.append({"method": self.command, "path": self.path, "body": body,
+                                       "headers": dict(self.headers)})
+                return body
+
+            def do_POST(self):
+                body = self._record()
+                if self.path.endswith("/training-jobs"):
+                    if owner.error is not None:
+                        return self._reply(owner.create_status, owner.error)
+                    return self._reply(201, {"kind": "job", "metadata": {"id": "3faf5c03-aaa1", "name":
+                                             body["metadata"]["name"]}, "status": {"phase": "Creating"}})
+                return self._reply(202, {"metadata": {"id": "3faf5c03-aaa1"}, "status": {"phase": "Terminating"}})
+
+            def do_GET(self):
+                self._record()
+                if "/logs/preview" in self.path:
+                    return self._reply(200, {"content": "epoch 1/300 step 100/1562 loss 2.01\n"})
+                if self.path.endswith("training-job-flavors") or "training-job-flavors?" in self.path:
+                    return self._reply(200, {"total_count": 1, "flavors": [
+                        {"flavor_id": "modelarts.kat1.8xlarge", "flavor_name": "Ascend: 8*ascend-snt9",
+                         "flavor_type": "Ascend"}]})
+                return self._reply(200, {"metadata": {"id": "3faf5c03-aaa1", "name": "wrn40-10-8p"},
+                                         "status": {"phase": "Completed", "duration": 3723000}})
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def env(self) -> dict:
+        return {"HUAWEICLOUD_SDK_AK": "AKSTANDIN12345", "HUAWEICLOUD_SDK_SK": "SKstandinSecret987",
+                "HUAWEICLOUD_SDK_PROJECT_ID": "0b1d2e3f4a5b", "MODELARTS_ENDPOINT": self.endpoint}
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def standin():
+    server = StandIn()
+    yield server
+    server.stop()
+
+
+def test_submit_sends_the_dry_run_body_signed(standin):
+    done = run_cli("modelarts/submit.py", "submit", str(JOBS / "wrn40_10_8p.yaml"), "--var", "OBS_BUCKET=team-bucket",
+                   env=standin.env())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3faf5c03-aaa1  wrn40-10-8p  Creating"
+    (request,) = standin.requests
+    assert request["method"] == "POST" and request["path"] == "/v2/0b1d2e3f4a5b/training-jobs"
+    assert request["headers"]["Authorization"].startswith("SDK-HMAC-SHA256 Access=AKSTANDIN12345")
+    assert "Signature=" in request["headers"]["Authorization"] and request["headers"].get("X-Sdk-Date")
+    assert request["body"] == dry_run("wrn40_10_8p")
+    assert "SKstandinSecret987" not in json.dumps(request)
+
+
+def test_status_logs_stop_and_flavors(standin):
+    env = standin.env()
+    status = run_cli("modelarts/submit.py", "status", "3faf5c03-aaa1", env=env)
+    assert status.stdout.strip() == "3faf5c03-aaa1  wrn40-10-8p  Completed  3723 s"
+    logs = run_cli("modelarts/submit.py", "logs", "3faf5c03-aaa1", "--follow", env=env)
+    assert logs.returncode == 0 and "epoch 1/300 step 100/1562" in logs.stdout and "ended: Completed" in logs.stdout
+    stop = run_cli("modelarts/submit.py", "stop", "3faf5c03-aaa1", env=env)
+    assert stop.returncode == 0
+    action = [r for r in standin.requests if r["method"] == "POST"][-1]
+    assert action["path"] == "/v2/0b1d2e3f4a5b/training-jobs/3faf5c03-aaa1/actions"
+    assert action["body"] == {"action_type": "terminate"}
+    flavors = run_cli("modelarts/submit.py", "flavors", "--type", "Ascend", env=env)
+    assert json.loads(flavors.stdout.splitlines()[0])["flavor_id"] == "modelarts.kat1.8xlarge"
+    assert "flavor_type=Ascend" in [r for r in standin.requests if "flavors" in r["path"]][0]["path"]
+
+
+@pytest.mark.parametrize("status,error,expected", [
+    (400, {"error_code": "ModelArts.2763", "error_msg": "Invalid flavor_id"}, "HTTP 400 ModelArts.2763 Invalid flavor_id"),
+    (401, {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information"},
+     "HTTP 401 APIGW.0301 Incorrect IAM authentication information"),
+])
+def test_api_errors_are_one_line_with_status_code_and_request_id(status, error, expected):
+    server = StandIn(create_status=status, error=error)
+    try:
+        done = run_cli("modelarts/submit.py", "submit", str(JOBS / "wrn40_10_1p.yaml"), "--var",
+                       "OBS_BUCKET=team-bucket", env=server.env())
+    finally:
+        server.stop()
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert expected in done.stderr and "request id req-standin-1" in done.stderr
+    assert "SKstandinSecret987" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_missing_credentials(tmp_path):
+    with pytest.raises(JobError, match="set HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK, HUAWEICLOUD_SDK_PROJECT_ID"):
+        ModelArtsApi({})
