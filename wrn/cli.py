@@ -114,6 +114,50 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _export_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Export a checkpoint to MINDIR, ONNX or AIR.",
+                                     allow_abbrev=False)
+    parser.add_argument("--config", default="wrn40_10")
+    parser.add_argument("--checkpoint", required=True, help="local path or obs:// URL")
+    parser.add_argument("--file_format", default="MINDIR", help="MINDIR, ONNX or AIR (Ascend only)")
+    parser.add_argument("--batch_size", type=int, default=1)
+    parser.add_argument("--train_url", required=True, help="output folder (local or obs://)")
+    return parser
+
+
+def export_main(argv: Sequence[str] | None = None, prog: str = "export.py", platform: bool = False) -> int:
+    from wrn.config import load_config, parse_overrides
+
+    args, rest = _export_parser(prog).parse_known_args(argv)
+    overrides = split_overrides(rest)
+    if platform:
+        overrides, ignored = split_platform_args(overrides)
+        if ignored:
+            print(f"ignoring platform arguments: {' '.join('--' + a for a in ignored)}", flush=True)
+    cfg = load_config(args.config, parse_overrides(overrides))
+    from wrn.export import export
+
+    print(json.dumps(export(cfg, args.checkpoint, args.file_format, args.batch_size, args.train_url), sort_keys=True))
+    return 0
+
+
+def modelarts_export_main(argv: Sequence[str] | None = None) -> int:
+    return export_main(argv, prog="modelarts/export.py", platform=True)
+
+
+def infer_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="infer.py", description="Run an exported MINDIR on CPU over preprocessed "
+                                     ".bin files; writes result files as the Ascend310 app does.", allow_abbrev=False)
+    parser.add_argument("--mindir", required=True)
+    parser.add_argument("--input", required=True, help="folder of float32 NCHW .bin files (preprocess output)")
+    parser.add_argument("--output", required=True, help="folder for result_Files/ and time_Result/")
+    args = parser.parse_args(argv)
+    from wrn.infer import run_mindir
+
+    print(json.dumps(run_mindir(Path(args.mindir), Path(args.input), Path(args.output)), sort_keys=True))
+    return 0
+
+
 def demo_main(argv: Sequence[str] | None = None) -> int:
     """Make the digits data set (once), train the demo recipe, evaluate its best checkpoint, report."""
     parser = argparse.ArgumentParser(prog="python -m wrn.cli demo", allow_abbrev=False)
@@ -198,7 +242,8 @@ def submit_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-COMMANDS = {"train": train_main, "eval": eval_main, "demo": demo_main, "submit": submit_main}
+COMMANDS = {"train": train_main, "eval": eval_main, "demo": demo_main, "submit": submit_main,
+            "export": export_main, "infer": infer_main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -25,7 +25,7 @@ class RunDir:
         """Create the folder if needed and prove it is writable before any training work starts."""
         root = Path(path).expanduser()
         try:
-            (root / "ckpt").mkdir(parents=True, exist_ok=True)
+            root.mkdir(parents=True, exist_ok=True)
             probe = root / f".write-test-{uuid.uuid4().hex}"
             probe.write_bytes(b"")
             probe.unlink()

@@ -1,0 +1,9 @@
+"""python local/export.py --help"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from wrn.cli import export_main, run  # noqa: E402
+
+sys.exit(run(export_main))

@@ -1,0 +1,126 @@
+"""Export a checkpoint (local or obs://) to MINDIR, ONNX or AIR, verified against the checkpoint network."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from wrn.errors import WrnError
+
+log = logging.getLogger("wrn")
+
+FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
+TOLERANCE = 1e-5
+
+
+class ExportError(WrnError):
+    """An export cannot be made or does not reproduce the checkpoint network."""
+
+
+def check_format(file_format: str, device_target: str) -> str:
+    """Called before anything heavy is loaded: AIR needs Ascend, so elsewhere it fails at once."""
+    fmt = file_format.upper()
+    if fmt not in FORMATS:
+        raise ExportError(f"file_format {file_format!r}: expected one of {', '.join(FORMATS)}")
+    if fmt == "AIR" and device_target != "Ascend":
+        raise ExportError(f"file_format AIR needs an Ascend device (this is {device_target}); export MINDIR here, "
+                          "or run the export_air job on ModelArts")
+    return fmt
+
+
+def verification_batch(batch_size: int) -> np.ndarray:
+    """A fixed, normalised-looking input batch, the same for every export and check."""
+    return np.random.default_rng(20160523).normal(size=(batch_size, 3, 32, 32)).astype(np.float32)
+
+
+def export(cfg, checkpoint: str, file_format: str, batch_size: int, train_url: str,
+           scratch: str | None = None) -> dict:
+    from wrn import runtime
+
+    if batch_size < 1:
+        raise ExportError(f"batch_size {batch_size}: expected an integer >= 1")
+    target = runtime.available_device() if cfg.device_target == "auto" else cfg.device_target
+    fmt = check_format(file_format, target)
+
+    import mindspore as ms
+
+    from wrn import checkpoint as ckpt
+    from wrn.fileio import atomic_write_json
+    from wrn.logs import setup_logging
+    from wrn.model import create_model
+    from wrn.staging import StagingOptions, open_run, stage_in
+    from wrn.storage import StorageError
+
+    topology = runtime.setup(cfg)
+    options = StagingOptions.from_env(scratch)
+    with open_run(str(train_url), topology.rank, options) as run:
+        setup_logging(run.root / "export.log", topology.rank)
+        try:
+            local_checkpoint = stage_in(checkpoint, topology.local_rank, options, kind="checkpoint")
+        except StorageError as exc:
+            raise ExportError(f"checkpoint {checkpoint}: {exc}") from None
+        net = create_model(cfg)
+        ckpt.load_into(net, ckpt.read(local_checkpoint), checkpoint)
+        net.set_train(False)
+
+        stem = f"wrn{cfg.depth}_{cfg.widen_factor}_b{batch_size}"
+        final = run.root / f"{stem}{FORMATS[fmt]}"
+        batch = verification_batch(batch_size)
+        temp_stem = run.root / f".{stem}.exporting-{os.getpid()}"
+        temp_file = Path(f"{temp_stem}{FORMATS[fmt]}")
+        try:
+            ms.export(net, ms.Tensor(batch), file_name=str(temp_stem), file_format=fmt)
+            expected = net(ms.Tensor(batch)).asnumpy()
+            difference = _verify(fmt, temp_file, batch, expected)
+            os.replace(temp_file, final)
+        finally:
+            temp_file.unlink(missing_ok=True)
+        sidecar = {
+            "config": cfg.name, "depth": cfg.depth, "widen_factor": cfg.widen_factor, "num_classes": cfg.num_classes,
+            "checkpoint": str(checkpoint), "file": final.name, "file_format": fmt,
+            "input_shape": [batch_size, 3, 32, 32], "input_dtype": "float32", "input_layout": "NCHW",
+            "normalisation": {"mean": cfg.mean, "std": cfg.std, "scale": "pixel / 255, then (x - mean) / std"},
+            "mindspore": ms.__version__, "sha256": _sha256(final),
+            "max_abs_difference_vs_checkpoint": difference,
+        }
+        sidecar_path = final.with_name(final.name + ".json")
+        atomic_write_json(sidecar_path, sidecar)
+        run.written(final)
+        run.written(sidecar_path)
+        log.info("exported %s (%s, max |difference| vs checkpoint %s)", run.location(final.name), fmt, difference)
+        return {**sidecar, "path": run.location(final.name), "sidecar": run.location(sidecar_path.name)}
+
+
+def _verify(fmt: str, path: Path, batch: np.ndarray, expected: np.ndarray) -> float | None:
+    """Run the exported file on `batch`; it must match the checkpoint network within TOLERANCE."""
+    if fmt == "AIR":
+        return None  # AIR runs only through ATC / the Ascend310 runtime
+    if fmt == "MINDIR":
+        import mindspore as ms
+        import mindspore.nn as nn
+
+        got = nn.GraphCell(ms.load(str(path)))(ms.Tensor(batch)).asnumpy()
+    else:
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ExportError("ONNX verification needs onnxruntime: pip install onnxruntime") from None
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = session.run(None, {session.get_inputs()[0].name: batch})[0]
+    difference = float(np.abs(got - expected).max())
+    if not np.isfinite(difference) or difference > TOLERANCE:
+        raise ExportError(f"exported {fmt} output differs from the checkpoint network by {difference:.3g} "
+                          f"(> {TOLERANCE}); the file was not kept")
+    return difference
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
