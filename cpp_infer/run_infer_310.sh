@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# preprocess -> build -> run on the Ascend310 -> postprocess. Leaves acc.log and time_Result/ in the current folder.
+# usage: bash cpp_infer/run_infer_310.sh MINDIR DATA_DIR [DEVICE_ID]
+#   MINDIR: an exported model (its .json sidecar gives the batch size and the recipe's normalisation)
+#   DATA_DIR: CIFAR-10 binary folder (its eval split is used)
+# env: DEVICE_TYPE (Ascend310 | Ascend, default Ascend310), PYTHON
+set -euo pipefail
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+    echo "usage: bash $0 MINDIR DATA_DIR [DEVICE_ID]" >&2
+    exit 2
+fi
+mindir="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+data_dir="$2"
+device_id="${3:-0}"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+python="${PYTHON:-python3}"
+[ -f "$mindir" ] || { echo "error: MINDIR $mindir does not exist" >&2; exit 2; }
+sidecar="$mindir.json"
+batch=1
+config=wrn40_10
+if [ -f "$sidecar" ]; then
+    batch="$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["input_shape"][0])' "$sidecar")"
+    config="$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"])' "$sidecar")"
+fi
+work="$PWD/preprocess_Result"
+rm -rf "$work" result_Files time_Result
+"$python" "$here/preprocess.py" --data_url "$data_dir" --output "$work" --config "$config" --batch_size "$batch"
+bash "$here/build.sh"
+"$here/build/main" --mindir_path="$mindir" --input_dir="$work/img_data" --output_dir="$PWD" \
+    --device_type="${DEVICE_TYPE:-Ascend310}" --device_id="$device_id"
+"$python" "$here/postprocess.py" --result_dir "$PWD/result_Files" --label_dir "$work/label" --output "$PWD/acc.log"
+cat acc.log

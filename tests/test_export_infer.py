@@ -1,0 +1,156 @@
+"""Export (MINDIR, ONNX, AIR), the 310 file chain with the CPU runner, and the C++ utilities."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, make_cifar, run_cli, tiny_args
+from wrn.infer import InferError, postprocess
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trained")
+    data = make_cifar(root / "data", eval_size=43)
+    done = run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={root / 'run'}",
+                   *tiny_args(), "--epochs=2", "--warmup_epochs=0")
+    assert done.returncode == 0, done.stderr
+    return data, root / "run" / "ckpt" / "best.ckpt"
+
+
+def model_args() -> list[str]:
+    """The tiny recipe's keys without batch_size, which is the export's own argument (the exported batch)."""
+    return [a for a in tiny_args() if not a.startswith("--batch_size=")]
+
+
+def export(checkpoint, out: Path, file_format: str, batch: int = 4, *extra: str, env=None):
+    return run_cli("local/export.py", "--config=demo", f"--checkpoint={checkpoint}", f"--file_format={file_format}",
+                   f"--batch_size={batch}", f"--train_url={out}", *model_args(), *extra, env=env)
+
+
+@pytest.mark.parametrize("file_format,suffix", [("MINDIR", ".mindir"), ("ONNX", ".onnx")])
+def test_export_matches_the_checkpoint_and_writes_a_sidecar(trained, tmp_path, file_format, suffix):
+    _, checkpoint = trained
+    done = export(checkpoint, tmp_path / "out", file_format)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    exported = tmp_path / "out" / f"wrn10_1_b4{suffix}"
+    sidecar = json.loads((tmp_path / "out" / f"wrn10_1_b4{suffix}.json").read_text())
+    assert sidecar["sha256"] == hashlib.sha256(exported.read_bytes()).hexdigest()
+    assert sidecar["input_shape"] == [4, 3, 32, 32] and sidecar["file_format"] == file_format
+    assert (sidecar["config"], sidecar["depth"], sidecar["widen_factor"]) == ("demo", 10, 1)
+    assert sidecar["checkpoint"] == str(checkpoint) and sidecar["mindspore"] == "2.8.0"
+    assert sidecar["normalisation"]["mean"] == [0.3, 0.3, 0.3]
+    assert 0 <= sidecar["max_abs_difference_vs_checkpoint"] <= 1e-5 == 1e-5
+    assert result["max_abs_difference_vs_checkpoint"] == sidecar["max_abs_difference_vs_checkpoint"]
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_air_on_cpu_fails_at_once(trained, tmp_path):
+    started = time.monotonic()
+    done = export(trained[1], tmp_path / "out", "AIR")
+    assert done.returncode == 2 and time.monotonic() - started < 20
+    assert "file_format AIR needs an Ascend device (this is CPU)" in done.stderr
+    assert not (tmp_path / "out").exists()
+    bad = export(trained[1], tmp_path / "out", "TFLITE")
+    assert bad.returncode == 2 and "expected one of MINDIR, ONNX, AIR" in bad.stderr
+
+
+def test_export_of_another_architecture_is_a_clear_error(trained, tmp_path):
+    done = export(trained[1], tmp_path / "out", "MINDIR", 1, "--widen_factor=2")
+    assert done.returncode == 2 and "does not match this network" in done.stderr
+    assert not list((tmp_path / "out").glob("*.mindir"))
+
+
+def test_cpu_chain_gives_the_same_top1_as_eval(trained, tmp_path):
+    data, checkpoint = trained
+    assert export(checkpoint, tmp_path / "out", "MINDIR", 4).returncode == 0
+    work = tmp_path / "work"
+    pre = run_cli("cpp_infer/preprocess.py", f"--data_url={data}", f"--output={work}", "--config=demo",
+                  "--batch_size=4")
+    assert pre.returncode == 0, pre.stderr
+    assert len(list((work / "img_data").glob("*.bin"))) == 11  # 43 images: 10 full batches + 1 padded
+    assert (work / "img_data" / "wrn_00010.bin").stat().st_size == 4 * 3 * 32 * 32 * 4
+    assert (work / "label" / "wrn_00010.bin").stat().st_size == 3 * 4
+    infer = run_cli("local/infer.py", f"--mindir={tmp_path / 'out' / 'wrn10_1_b4.mindir'}",
+                    f"--input={work / 'img_data'}", f"--output={work}")
+    assert infer.returncode == 0, infer.stderr
+    timing = (work / "time_Result" / "test_perform_static.txt").read_text()
+    assert "NN inference cost average time:" in timing and "p99_ms:" in timing
+    post = run_cli("cpp_infer/postprocess.py", f"--result_dir={work / 'result_Files'}",
+                   f"--label_dir={work / 'label'}", f"--output={work / 'acc.log'}")
+    assert post.returncode == 0, post.stderr
+    chain = json.loads(post.stdout.strip().splitlines()[-1])
+    evaluated = run_cli("local/eval.py", "--config=demo", f"--data_url={data}", f"--checkpoint={checkpoint}",
+                        *tiny_args())
+    reference = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    assert chain["images"] == reference["images"] == 43
+    assert round(chain["top1"] * 43) == round(reference["top1"] * 43)
+    assert "images: 43" in (work / "acc.log").read_text()
+
+
+def test_postprocess_fails_on_missing_or_short_results(tmp_path):
+    (tmp_path / "label").mkdir()
+    (tmp_path / "result").mkdir()
+    np.array([1, 2], np.int32).tofile(tmp_path / "label" / "wrn_00000.bin")
+    with pytest.raises(InferError, match="result_Files|wrn_00000_0.bin is missing"):
+        postprocess(tmp_path / "result", tmp_path / "label", tmp_path / "acc.log")
+    np.zeros(10, np.float32).tofile(tmp_path / "result" / "wrn_00000_0.bin")
+    with pytest.raises(InferError, match="40 bytes, expected float32 logits \\[B >= 2, 10\\]"):
+        postprocess(tmp_path / "result", tmp_path / "label", tmp_path / "acc.log")
+    assert not (tmp_path / "acc.log").exists()
+
+
+def test_export_from_obs_checkpoint_to_obs_with_the_modelarts_boot_file(trained, obs_env, object_store, tmp_path):
+    bucket = object_store.new_bucket()
+    object_store.s3.upload_file(str(trained[1]), bucket, "runs/a/ckpt/best.ckpt")
+    code = tmp_path / "code"
+    for folder in ("wrn", "modelarts"):
+        shutil.copytree(ROOT / folder, code / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    done = subprocess.run([sys.executable, str(code / "modelarts" / "export.py"), "--config=demo",
+                           f"--checkpoint=obs://{bucket}/runs/a/ckpt/best.ckpt", "--file_format=MINDIR",
+                           "--batch_size=1", f"--train_url=obs://{bucket}/export/", "--init_method=tcp://x:1",
+                           *model_args()],
+                          env={**obs_env, "PATH": "/usr/bin:/bin", "GLOG_v": "3", "MA_JOB_DIR": str(code)},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    keys = object_store.keys(bucket, "export/")
+    assert {"export/wrn10_1_b1.mindir", "export/wrn10_1_b1.mindir.json"} <= set(keys)
+    sidecar = json.loads(object_store.read(bucket, "export/wrn10_1_b1.mindir.json"))
+    assert sidecar["checkpoint"] == f"obs://{bucket}/runs/a/ckpt/best.ckpt"
+    assert sidecar["sha256"] == hashlib.sha256(object_store.read(bucket, "export/wrn10_1_b1.mindir")).hexdigest()
+
+
+def test_cpp_utilities_build_and_pass_their_unit_tests(tmp_path):
+    if not shutil.which("cmake") or not shutil.which("g++"):
+        pytest.skip("cmake and g++ are needed to build the C++ utilities")
+    configure = subprocess.run(["cmake", "-S", str(ROOT / "cpp_infer"), "-B", str(tmp_path / "build")],
+                               capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert configure.returncode == 0, configure.stderr
+    # Said plainly: the wheel has no C++ inference API, so only the utilities are built here.
+    assert "inference app is skipped" in configure.stdout
+    build = subprocess.run(["cmake", "--build", str(tmp_path / "build"), "-j2"], capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout + build.stderr
+    test = subprocess.run(["ctest", "--output-on-failure"], cwd=tmp_path / "build", capture_output=True, text=True)
+    assert test.returncode == 0, test.stdout
+    direct = subprocess.run([str(tmp_path / "build" / "utils_test"), str(tmp_path / "t")], capture_output=True,
+                            text=True)
+    assert direct.stdout.strip().endswith("passed, 0 failed")
+
+
+def test_cpp_scripts_explain_themselves(tmp_path):
+    usage = subprocess.run(["bash", str(ROOT / "cpp_infer" / "run_infer_310.sh"), "model.mindir"],
+                           capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage: bash" in usage.stderr and "MINDIR DATA_DIR [DEVICE_ID]" in usage.stderr
+    build = subprocess.run(["bash", str(ROOT / "cpp_infer" / "build.sh")], capture_output=True, text=True,
+                           env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "MINDSPORE_PATH": str(tmp_path)})
+    assert build.returncode == 1 and "MindSpore C++ inference API not found" in build.stderr
