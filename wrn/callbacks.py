@@ -47,13 +47,18 @@ class StepLogger(Callback):
     def on_train_epoch_begin(self, run_context) -> None:
         self.epoch_start = self.interval_start = time.perf_counter()
         self.loss_sum, self.steps_in_epoch, self.interval_steps = 0.0, 0, 0
+        self.step_seconds = 0.0  # time inside train steps; the rest of the epoch is data wait and callbacks
         if self.progress_bar:
             from tqdm import tqdm
 
             epoch = run_context.original_args().cur_epoch_num
             self._bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch}/{self.epochs}", leave=False)
 
+    def on_train_step_begin(self, run_context) -> None:
+        self._step_start = time.perf_counter()
+
     def on_train_step_end(self, run_context) -> None:
+        self.step_seconds += time.perf_counter() - self._step_start
         args = run_context.original_args()
         loss = loss_value(args.net_outputs)
         self.global_step += 1
@@ -109,6 +114,7 @@ class EpochRecorder(Callback):
         epoch = run_context.original_args().cur_epoch_num
         record = {"epoch": epoch, "global_step": self.steps.global_step, "train_loss": self.steps.epoch_loss,
                   "lr": self.steps.lr, "epoch_seconds": round(self.steps.epoch_seconds, 3),
+                  "step_seconds": round(self.steps.step_seconds, 3),
                   "images_per_second": round(self.steps.steps_per_epoch * self.steps.images_per_step
                                              / max(self.steps.epoch_seconds, 1e-9), 1),
                   "top1": None, "top5": None, "eval_loss": None, "eval_images": None}

@@ -1,0 +1,22 @@
+"""Smoke runs of the benchmark scripts (tiny sizes): they keep working; their figures are not judged here."""
+
+import json
+
+import pytest
+
+from conftest import run_cli
+
+
+@pytest.mark.parametrize("script,args", [
+    ("bench/conv_regression.py", []),
+    ("bench/train_step.py", ["--models", "demo", "--steps", "2", "--warmup", "1", "--frameworks", "mindspore"]),
+    ("bench/data.py", ["--images", "500", "--batches", "5"]),
+    ("bench/epoch.py", ["--epochs", "1", "--warmup_epochs=0"]),
+    ("bench/infer.py", ["--models", "demo", "--batches", "2", "--seconds", "0.3"]),
+    ("bench/storage.py", ["--big-files", "1", "--big-mb", "1", "--small-files", "20", "--latency-ms", "4"]),
+])
+def test_benchmark_runs_and_ends_with_json(script, args):
+    done = run_cli(script, *args, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["benchmark"] == script.split("/")[1][:-3]
