@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The smallest paper-shaped network (WRN-10-1), a few epochs: seconds per run on 2 cores.
 TINY = {"depth": 10, "widen_factor": 1, "batch_size": 16, "eval_batch_size": 32, "epochs": 3, "lr": 0.05,
         "lr_schedule": "cosine", "warmup_epochs": 1, "log_interval": 5, "num_workers": 1, "keep_checkpoint_max": 0,
-        "label_smoothing": 0.0, "loss_scale": 1.0, "crop_padding": 0}
+        "label_smoothing": 0.0, "loss_scale": 1.0, "crop_padding": 0,
+        "eval_start_epoch": 1}
 
 
 def learnable_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
