@@ -5,12 +5,11 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, run_cli
-from wrn.modelarts_job import JobError, ModelArtsApi, code_files, load_job, request_body
+from wrn.modelarts_job import JobError, ModelArtsApi, code_files, load_job
 
 JOBS = ROOT / "modelarts" / "jobs"
 VARS = {"OBS_BUCKET": "team-bucket"}

@@ -69,7 +69,7 @@ def test_killed_remote_run_resumes_from_the_uploaded_checkpoint(obs_env, object_
 
     second = run_cli(*args, env=obs_env)
     assert second.returncode == 0, second.stderr
-    assert f"resumed from" in second.stdout
+    assert "resumed from" in second.stdout
     records = [json.loads(r) for r in object_store.read(bucket, "runs/preempted/metrics.jsonl").decode().splitlines()]
     assert [r["epoch"] for r in records] == list(range(1, 9))
     assert records[-1]["global_step"] == 8 * 25

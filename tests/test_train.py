@@ -1,7 +1,6 @@
 import json
 from pathlib import Path
 
-import mindspore as ms
 import numpy as np
 import pytest
 import yaml

@@ -46,7 +46,7 @@ def read(path: Path | str) -> dict[str, Any]:
 
 
 def train_state(params: dict[str, Any], path: Path | str) -> TrainState:
-    missing = [k for k in _META_KEYS if k not in params] + [k for k in ("global_step",) if k not in params]
+    missing = [k for k in (*_META_KEYS, "global_step") if k not in params]
     if missing:
         raise CheckpointError(f"checkpoint {path} holds weights only (no {', '.join(missing)}); "
                               "resume needs a ckpt/last.ckpt written by training")

@@ -56,11 +56,24 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
-def train_main(argv: Sequence[str] | None = None) -> int:
+def _load_config(config: str, rest: Sequence[str], platform: bool = False):
+    """The recipe plus `--key=value` overrides; on ModelArts the platform's own arguments are logged and dropped."""
     from wrn.config import load_config, parse_overrides
 
-    args, rest = _train_parser("train.py").parse_known_args(argv)
-    cfg = load_config(args.config, parse_overrides(split_overrides(rest)))
+    overrides = split_overrides(rest)
+    if platform:
+        overrides, ignored = split_platform_args(overrides)
+        if ignored:
+            print(f"ignoring platform arguments: {' '.join('--' + a for a in ignored)}", flush=True)
+    return load_config(config, parse_overrides(overrides))
+
+
+def train_main(argv: Sequence[str] | None = None, prog: str = "train.py", platform: bool = False) -> int:
+    parser = _train_parser(prog)
+    if platform:
+        parser.set_defaults(resume="auto")  # a job the platform restarts continues where it stopped
+    args, rest = parser.parse_known_args(argv)
+    cfg = _load_config(args.config, rest, platform)
     from wrn.train import train
 
     summary = train(cfg, args.data_url, args.train_url, resume=args.resume)
@@ -80,25 +93,10 @@ def split_platform_args(overrides: list[str]) -> tuple[list[str], list[str]]:
 
 
 def modelarts_train_main(argv: Sequence[str] | None = None) -> int:
-    from wrn.config import load_config, parse_overrides
-
-    parser = _train_parser("modelarts/train.py")
-    parser.set_defaults(resume="auto")  # a job the platform restarts continues where it stopped
-    args, rest = parser.parse_known_args(argv)
-    overrides, ignored = split_platform_args(split_overrides(rest))
-    if ignored:
-        print(f"ignoring platform arguments: {' '.join('--' + a for a in ignored)}", flush=True)
-    cfg = load_config(args.config, parse_overrides(overrides))
-    from wrn.train import train
-
-    summary = train(cfg, args.data_url, args.train_url, resume=args.resume)
-    print(json.dumps(summary, sort_keys=True))
-    return 0
+    return train_main(argv, prog="modelarts/train.py", platform=True)
 
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
-    from wrn.config import load_config, parse_overrides
-
     parser = argparse.ArgumentParser(prog="eval.py", description="Top-1/top-5 of a checkpoint on the eval split.",
                                      allow_abbrev=False)
     parser.add_argument("--config", default="wrn40_10")
@@ -106,7 +104,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--output", default="", help="also write the result JSON here")
     args, rest = parser.parse_known_args(argv)
-    cfg = load_config(args.config, parse_overrides(split_overrides(rest)))
+    cfg = _load_config(args.config, rest)
     from wrn.evaluate import evaluate_checkpoint
 
     result = evaluate_checkpoint(cfg, args.data_url, args.checkpoint, args.output or None)
@@ -126,15 +124,8 @@ def _export_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def export_main(argv: Sequence[str] | None = None, prog: str = "export.py", platform: bool = False) -> int:
-    from wrn.config import load_config, parse_overrides
-
     args, rest = _export_parser(prog).parse_known_args(argv)
-    overrides = split_overrides(rest)
-    if platform:
-        overrides, ignored = split_platform_args(overrides)
-        if ignored:
-            print(f"ignoring platform arguments: {' '.join('--' + a for a in ignored)}", flush=True)
-    cfg = load_config(args.config, parse_overrides(overrides))
+    cfg = _load_config(args.config, rest, platform)
     from wrn.export import export
 
     print(json.dumps(export(cfg, args.checkpoint, args.file_format, args.batch_size, args.train_url), sort_keys=True))
@@ -163,17 +154,15 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wrn.cli demo", allow_abbrev=False)
     parser.add_argument("--workdir", type=Path, default=Path("demo"))
     args, rest = parser.parse_known_args(argv)
-    from wrn.config import load_config, parse_overrides
-    from wrn.data import find_layout, make_demo
+    from wrn.data import make_demo
     from wrn.evaluate import evaluate_checkpoint
     from wrn.train import train
 
     started = time.perf_counter()
-    cfg = load_config("demo", parse_overrides(split_overrides(rest)))
+    cfg = _load_config("demo", rest)
     data_dir = args.workdir / "data"
     if not (data_dir / "eval").exists():
-        make_demo(data_dir)
-    find_layout(data_dir)
+        make_demo(data_dir)  # train() checks the layout and every file
     run_dir = args.workdir / "runs" / time.strftime("%Y%m%d-%H%M%S")
     summary = train(cfg, data_dir, run_dir)
     result = evaluate_checkpoint(cfg, str(data_dir), summary["best_checkpoint"])

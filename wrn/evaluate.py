@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,8 +92,4 @@ def evaluate_checkpoint(cfg, data_url: str, checkpoint: str, output: str | None 
     if output:
         atomic_write_json(Path(output), result)
     return result
-
-
-def format_result(result: dict) -> str:
-    return json.dumps(result, sort_keys=True)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import posixpath
 import random
 import shutil
 import tempfile
@@ -66,10 +65,6 @@ class RemoteUrl:
     @property
     def key(self) -> str:
         return self.prefix
-
-    @property
-    def name(self) -> str:
-        return posixpath.basename(self.prefix)
 
     def __str__(self) -> str:
         return f"obs://{self.bucket}/{self.prefix}"

@@ -122,13 +122,14 @@ def weights_checksum(net) -> str:
 def _resume_source(resume: str, run: RunDir, topology: runtime.Topology, options: StagingOptions) -> Path | None:
     """The local checkpoint file to resume from (staged from OBS when needed), or None for a fresh run."""
     last = run.location("ckpt/last.ckpt")
-    last_exists = storage_for(last).exists(last)
+    storage = storage_for(last)
+    last_exists = storage.exists(last)
     if resume == "auto":
         if not last_exists:
             return None
         source = last
-        if run.remote and topology.is_main and storage_for(last).exists(run.location("metrics.jsonl")):
-            storage_for(last).download_file(run.location("metrics.jsonl"), run.metrics)
+        if run.remote and topology.is_main and storage.exists(run.location("metrics.jsonl")):
+            storage.download_file(run.location("metrics.jsonl"), run.metrics)
     elif resume:
         source = resume
     elif last_exists:
@@ -144,7 +145,7 @@ def _resume_source(resume: str, run: RunDir, topology: runtime.Topology, options
 
 def _create_model(cfg, net, lrs, topology: runtime.Topology) -> Model:
     if cfg.loss_scale_type == "dynamic" and topology.device_target == "CPU":
-        raise ConfigError(f"config key 'loss_scale_type' has value 'dynamic', expected 'fixed' on CPU "
+        raise ConfigError("config key 'loss_scale_type' has value 'dynamic', expected 'fixed' on CPU "
                           "(MindSpore supports a dynamic loss scale on Ascend and GPU only)")
     if cfg.loss_scale_type == "dynamic":
         manager, optimizer_scale = DynamicLossScaleManager(init_loss_scale=cfg.loss_scale), 1.0
