@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
@@ -14,7 +15,7 @@ import numpy as np
 from mindspore.train import Callback
 
 from wrn import checkpoint as ckpt
-from wrn.curves import plot_curves
+from wrn.curves import can_plot, plot_curves
 from wrn.evaluate import EvalCounts
 from wrn.fileio import append_line
 from wrn.rundir import RunDir
@@ -30,7 +31,8 @@ def loss_value(net_outputs) -> float:
 
 
 class StepLogger(Callback):
-    """One log line every `log_interval` steps (epoch, step, loss, lr, images/s); a progress bar on a TTY."""
+    """One log line every `log_interval` steps (epoch, step, loss, lr, images/s); a progress bar on a TTY when tqdm is
+    installed."""
 
     def __init__(self, lrs: np.ndarray, steps_per_epoch: int, epochs: int, images_per_step: int,
                  log_interval: int, global_step: int, progress_bar: bool | None = None) -> None:
@@ -38,7 +40,9 @@ class StepLogger(Callback):
         self.lrs, self.steps_per_epoch, self.epochs = lrs, steps_per_epoch, epochs
         self.images_per_step, self.log_interval = images_per_step, log_interval
         self.global_step = global_step
-        self.progress_bar = sys.stdout.isatty() if progress_bar is None else progress_bar
+        wanted = sys.stdout.isatty() if progress_bar is None else progress_bar
+        # tqdm is optional (ModelArts images may lack it): without it the log lines are the progress report.
+        self.progress_bar = wanted and importlib.util.find_spec("tqdm") is not None
         self._bar = None
 
     @property
@@ -106,7 +110,10 @@ class EpochRecorder(Callback):
         self.records = records
         self.keep = cfg.keep_checkpoint_max
         # curves.png is drawn off the training thread (~0.35 s per drawing); on_train_end draws the final one.
-        self._plotter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wrn-curves") if is_main else None
+        plotting = is_main and can_plot()
+        if is_main and not plotting:
+            log.info("matplotlib is not installed: curves.png is skipped (metrics.jsonl has every figure)")
+        self._plotter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wrn-curves") if plotting else None
         self._plot_pending: Future | None = None
 
     def due_for_eval(self, epoch: int) -> bool:
@@ -149,7 +156,7 @@ class EpochRecorder(Callback):
             self.run.written(self.run.epoch_ckpt(epoch))
             for old in self.run.periodic_ckpts()[: -self.keep]:
                 old.unlink()  # only this run's own periodic checkpoints: never user data
-        if self._plot_pending is None or self._plot_pending.done():
+        if self._plotter is not None and (self._plot_pending is None or self._plot_pending.done()):
             self._plot_pending = self._plotter.submit(self._draw, list(self.records))
 
     def _draw(self, records: list[dict]) -> None:

@@ -1,10 +1,18 @@
-"""curves.png: training loss, eval top-1 and learning rate per epoch, from metrics.jsonl records."""
+"""curves.png: training loss, eval top-1 and learning rate per epoch, from metrics.jsonl records.
+
+matplotlib is optional: ModelArts images may not have it, and a missing plot must never fail a job.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from wrn.fileio import atomic_path
+
+
+def can_plot() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def plot_curves(records: list[dict], path: Path) -> None:
