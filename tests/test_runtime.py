@@ -39,14 +39,31 @@ def test_rank_table_on_two_modelarts_nodes(tmp_path):
     assert topology.on_modelarts and "rank 11/16, local rank 3, node 1/2" in topology.describe()
 
 
-def test_modelarts_older_group_list_rank_table(tmp_path):
-    table = {"status": "completed", "group_count": "1", "group_list": [{"instance_count": "2", "instance_list": [
-        {"devices": [{"device_id": "0", "device_ip": "1.1.1.1"}], "rank_id": "0", "server_id": "s1"},
-        {"devices": [{"device_id": "1", "device_ip": "1.1.1.2"}], "rank_id": "1", "server_id": "s1"}]}]}
-    (tmp_path / "rt.json").write_text(json.dumps(table))
-    topology = detect_launch({"RANK_TABLE_FILE": str(tmp_path / "rt.json"), "RANK_ID": "1", "RANK_SIZE": "2",
-                              "DEVICE_ID": "1"})
-    assert (topology.rank, topology.world_size, topology.local_rank, topology.nodes) == (1, 2, 1, 1)
+def jobstart_hccl(folder: Path, instances: int, per_instance: int) -> Path:
+    """ModelArts' older rank table (jobstart_hccl.json, group_list layout): instances carry no rank_id."""
+    table = {"status": "completed", "group_count": "1", "group_list": [{
+        "group_name": "job-wrn", "device_count": str(instances * per_instance), "instance_count": str(instances),
+        "instance_list": [{"pod_name": f"job-wrn-{i}", "server_id": f"10.0.0.{i}", "devices": [
+            {"device_id": str(d), "device_ip": f"192.1.{i}.{d}"} for d in range(per_instance)]}
+            for i in range(instances)]}]}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "jobstart_hccl.json").write_text(json.dumps(table))
+    return folder / "jobstart_hccl.json"
+
+
+def test_modelarts_group_list_ranks_follow_instance_then_device_order(tmp_path):
+    table = jobstart_hccl(tmp_path, instances=2, per_instance=4)
+    topology = detect_launch({"RANK_TABLE_FILE": str(table), "RANK_ID": "6", "RANK_SIZE": "8", "DEVICE_ID": "2"})
+    assert (topology.rank, topology.world_size, topology.local_rank, topology.node, topology.nodes) == (6, 8, 2, 1, 2)
+
+
+def test_rank_table_file_may_name_the_folder_holding_jobstart_hccl(tmp_path):
+    jobstart_hccl(tmp_path / "rank_table", instances=1, per_instance=2)
+    env = {"RANK_TABLE_FILE": str(tmp_path / "rank_table"), "RANK_ID": "1", "RANK_SIZE": "2", "DEVICE_ID": "1"}
+    assert (detect_launch(env).rank, detect_launch(env).local_rank) == (1, 1)
+    with pytest.raises(LaunchError, match="empty/jobstart_hccl.json does not exist"):
+        (tmp_path / "empty").mkdir()
+        detect_launch({**env, "RANK_TABLE_FILE": str(tmp_path / "empty")}, rank_table_timeout=0.1)
 
 
 def test_waits_until_the_rank_table_is_completed(tmp_path):

@@ -23,6 +23,7 @@ log = logging.getLogger("wrn")
 
 # MindSpore 2.9+ on CPU runs plain-layout 3x3 convolutions through oneDNN's reference kernel (~100x slower).
 SLOW_CPU_CONV_FROM = (2, 9)
+MODELARTS_RANK_TABLE = "jobstart_hccl.json"
 MODELARTS_VARS = ("MA_JOB_DIR", "MA_LOG_DIR", "MA_NUM_HOSTS", "VC_TASK_INDEX", "MA_CURRENT_IP")
 
 
@@ -126,6 +127,8 @@ def _rank_table_launch(env: Mapping[str, str], on_modelarts: bool, node: int, no
 
 def read_rank_table(path: Path, timeout: float, poll: float = 0.5) -> dict:
     """The rank table once its "status" is "completed" (ModelArts may still be writing it when we start)."""
+    if path.is_dir():
+        path = path / MODELARTS_RANK_TABLE  # ModelArts may name the folder that holds it
     deadline = time.monotonic() + timeout
     while True:
         if not path.is_file():
@@ -147,18 +150,22 @@ def read_rank_table(path: Path, timeout: float, poll: float = 0.5) -> dict:
 
 
 def rank_table_servers(table: dict, path: Path) -> list[list[int]]:
-    """Rank ids per server, for the v1.0 layout (server_list) and ModelArts' older one (group_list)."""
+    """Rank ids per server, for the v1.0 layout (server_list: devices carry rank_id) and ModelArts' older one
+    (group_list: instances carry no rank_id; ranks follow the order of instances, then of their devices)."""
     try:
         if "server_list" in table:
             return [[int(d["rank_id"]) for d in server.get("device", [])] for server in table["server_list"]]
         if "group_list" in table:
             by_server: dict[str, list[int]] = {}
+            next_rank = 0
             for group in table["group_list"]:
-                for instance in group.get("instance_list", []):
-                    by_server.setdefault(instance["server_id"], []).extend(
-                        [int(instance["rank_id"])] * max(1, len(instance.get("devices", []))))
+                for index, instance in enumerate(group.get("instance_list", [])):
+                    devices = len(instance.get("devices", [])) or 1
+                    server = str(instance.get("server_id", f"instance {index}"))
+                    by_server.setdefault(server, []).extend(range(next_rank, next_rank + devices))
+                    next_rank += devices
             return list(by_server.values())
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise LaunchError(f"rank table {path}: unexpected layout ({type(exc).__name__}: {exc})") from None
     raise LaunchError(f"rank table {path}: neither server_list nor group_list found")
 
