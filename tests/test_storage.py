@@ -210,30 +210,66 @@ def test_missing_configuration_is_explained(monkeypatch):
         ObsSettings.from_env({"OBS_ENDPOINT": "https://x", "OBS_SIGNATURE": "v3"})
 
 
-def test_real_moxing_is_chosen_when_present_and_pypi_moxing_is_not(monkeypatch, tmp_path, obs_env):
-    calls = []
-    fake_file = types.SimpleNamespace(
-        copy_parallel=lambda src, dst: calls.append(("copy_parallel", src, dst)),
-        copy=lambda src, dst: calls.append(("copy", src, dst)),
-        exists=lambda url: True,
-        list_directory=lambda url, recursive: ["train/data_batch_1.bin"],
-        is_directory=lambda url: False,
-        get_size=lambda url: 3073,
-    )
-    monkeypatch.setitem(sys.modules, "moxing", types.SimpleNamespace(file=fake_file))
+@pytest.fixture
+def moxing_standin(monkeypatch, tmp_path):
+    """The documented `mox.file` over a local folder (tests/standins/moxing), imported as `moxing`."""
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "standins"))
+    monkeypatch.setenv("MOXING_STANDIN_ROOT", str(tmp_path / "obs"))
+    monkeypatch.delitem(sys.modules, "moxing", raising=False)
+    monkeypatch.delitem(sys.modules, "moxing.file", raising=False)
     reset_remote_storage()
-    storage = storage_for("obs://bucket-a/data")
-    assert isinstance(storage, MoxingStorage)
-    options = StagingOptions(scratch=tmp_path / "scratch")
-    staged = stage_in("obs://bucket-a/data", 0, options)
-    assert calls[0] == ("copy_parallel", "obs://bucket-a/data", str(staged))
-    storage.upload_file(tmp_path / "x.txt", "obs://bucket-a/out/x.txt")
-    assert calls[1] == ("copy", str(tmp_path / "x.txt"), "obs://bucket-a/out/x.txt")
+    import moxing
+
+    yield moxing
+    reset_remote_storage()
+
+
+def test_moxing_is_chosen_when_present_and_pypi_moxing_is_not(monkeypatch, moxing_standin, tmp_path, obs_env):
+    assert isinstance(storage_for("obs://bucket-a/data"), MoxingStorage)
+    assert isinstance(storage_for(str(tmp_path)), LocalStorage)
     # PyPI's unrelated `moxing` has no file.copy_parallel: the OBS SDK is used.
     monkeypatch.setitem(sys.modules, "moxing", types.SimpleNamespace())
     reset_remote_storage()
     assert isinstance(storage_for("obs://bucket-a/data"), ObsStorage)
-    assert isinstance(storage_for(str(tmp_path)), LocalStorage)
+
+
+def test_moxing_listing_skips_the_folders_it_names_and_stages_a_tree(moxing_standin, tmp_path):
+    bucket = tmp_path / "obs" / "bucket-a"
+    for name, size in (("data/train/data_batch_1.bin", 3073), ("data/eval/test_batch.bin", 6146),
+                       ("data/notes/deep/readme.txt", 5)):
+        (bucket / name).parent.mkdir(parents=True, exist_ok=True)
+        (bucket / name).write_bytes(b"x" * size)
+    (bucket / "data" / "empty").mkdir()
+    assert "train" in moxing_standin.file.list_directory("obs://bucket-a/data", recursive=True)  # folders too
+    storage = storage_for("obs://bucket-a/data")
+    assert sorted((e.relative, e.size) for e in storage.list("obs://bucket-a/data")) == [
+        ("eval/test_batch.bin", 6146), ("notes/deep/readme.txt", 5), ("train/data_batch_1.bin", 3073)]
+    assert storage.list("obs://bucket-a/data/train/data_batch_1.bin") == []  # one object, not a folder
+    staged = stage_in("obs://bucket-a/data", 0, StagingOptions(scratch=tmp_path / "scratch"))
+    assert (staged / "train" / "data_batch_1.bin").stat().st_size == 3073 and (staged / "notes/deep").is_dir()
+    (tmp_path / "x.txt").write_text("run file")
+    storage.upload_file(tmp_path / "x.txt", "obs://bucket-a/out/x.txt")
+    assert (bucket / "out" / "x.txt").read_text() == "run file" and storage.exists("obs://bucket-a/out/x.txt")
+
+
+def test_moxing_failures_are_one_clear_error(moxing_standin, monkeypatch, tmp_path):
+    (tmp_path / "obs" / "bucket-a" / "data").mkdir(parents=True)
+    (tmp_path / "obs" / "bucket-a" / "data" / "f.bin").write_bytes(b"1")
+    storage = storage_for("obs://bucket-a/data")
+
+    def refuse(url, recursive=False):
+        raise PermissionError(f"403 Forbidden: {url}")
+
+    monkeypatch.setattr(moxing_standin.file, "get_size", refuse)
+    with pytest.raises(StorageError, match="reading the size of obs://bucket-a/data/f.bin through MoXing failed: "
+                                           "PermissionError"):
+        storage.list("obs://bucket-a/data")
+    monkeypatch.setattr(moxing_standin.file, "is_directory", refuse)
+    with pytest.raises(StorageError, match="checking obs://bucket-a/data through MoXing failed"):
+        storage.list("obs://bucket-a/data")
+    with pytest.raises(StorageError, match="downloading obs://bucket-a/none.ckpt through MoXing failed: "
+                                           "FileNotFoundError"):
+        storage.download_file("obs://bucket-a/none.ckpt", tmp_path / "none.ckpt")
 
 
 STAGE_SCRIPT = """

@@ -462,14 +462,22 @@ class MoxingStorage(Storage):
             raise StorageError(f"{what} through MoXing failed: {type(exc).__name__}: {exc}") from None
 
     def list(self, location: str) -> list[Entry]:
+        """Files under `location`. MoXing's recursive listing names folders too (relative, no trailing slash):
+        a name that prefixes others is a folder; any other is asked about, since an empty folder looks the same."""
         url = self._obs(location)
+        if not self._do(f"checking {url}", lambda: self.mox.file.is_directory(url)):
+            return []  # a single object or nothing: what list_directory does there is not documented
         names = self._do(f"listing {url}", lambda: self.mox.file.list_directory(url, recursive=True))
+        parents = {"/".join(name.split("/")[:depth]) for name in names for depth in range(1, name.count("/") + 1)}
         entries = []
         for name in names:
-            full = f"{url}/{name}"
-            if name.endswith("/") or self.mox.file.is_directory(full):
+            full = f"{url}/{name.rstrip('/')}"
+            if name.endswith("/") or name in parents:
                 continue
-            entries.append(Entry(safe_relative(name, url), int(self.mox.file.get_size(full))))
+            if self._do(f"checking {full}", lambda: self.mox.file.is_directory(full)):
+                continue
+            size = self._do(f"reading the size of {full}", lambda: self.mox.file.get_size(full))
+            entries.append(Entry(safe_relative(name, url), int(size)))
         return entries
 
     def exists(self, location: str) -> bool:
