@@ -8,11 +8,12 @@ if [ -z "${MINDSPORE_PATH:-}" ]; then
 fi
 if [ -z "$MINDSPORE_PATH" ] || [ ! -f "$MINDSPORE_PATH/include/api/model.h" ]; then
     echo "error: MindSpore C++ inference API not found: no include/api/model.h under '${MINDSPORE_PATH:-<unset>}'." >&2
-    echo "       Install the MindSpore inference package of the Ascend310 container and set MINDSPORE_PATH to it" >&2
-    echo "       (the PyPI wheel carries no C++ inference API)." >&2
+    echo "       Set MINDSPORE_PATH to a MindSpore inference install: the Ascend310 container's MindSpore, the" >&2
+    echo "       unpacked mindspore 2.0.0 or mindspore-ascend 1.x wheel, or the mindspore-lite 2.0.0 wheel's" >&2
+    echo "       mindspore_lite/ folder (x86 CPU; see make test-cpp). The mindspore 2.8.0 wheel has no C++ API." >&2
     exit 1
 fi
-build="$here/build"
+build="${BUILD_DIR:-$here/build}"
 mkdir -p "$build"
 cmake -S "$here" -B "$build" -DMINDSPORE_PATH="$MINDSPORE_PATH" >/dev/null
 cmake --build "$build" -j"$(nproc)"

@@ -26,7 +26,7 @@ work="$PWD/preprocess_Result"
 rm -rf "$work" result_Files time_Result
 "$python" "$here/preprocess.py" --data_url "$data_dir" --output "$work" --config "$config" --batch_size "$batch"
 bash "$here/build.sh"
-"$here/build/main" --mindir_path="$mindir" --input_dir="$work/img_data" --output_dir="$PWD" \
+"${BUILD_DIR:-$here/build}/main" --mindir_path="$mindir" --input_dir="$work/img_data" --output_dir="$PWD" \
     --device_type="${DEVICE_TYPE:-Ascend310}" --device_id="$device_id"
 "$python" "$here/postprocess.py" --result_dir "$PWD/result_Files" --label_dir "$work/label" --output "$PWD/acc.log"
 cat acc.log

@@ -12,7 +12,9 @@ struct Args {
   std::string mindir_path;
   std::string input_dir;             // float32 NCHW batches, one per .bin file (preprocess.py output)
   std::string output_dir = ".";      // receives result_Files/ and time_Result/
-  std::string device_type = "Ascend310";  // Ascend310 or Ascend (310P/910 through AscendDeviceInfo)
+  // Ascend310 and Ascend (310P/910) both use Ascend310DeviceInfo, the one Ascend class every MindSpore version
+  // has (AscendDeviceInfo, of which it is an alias from 1.6 on, is missing before); CPU uses CPUDeviceInfo.
+  std::string device_type = "Ascend310";
   int device_id = 0;
 };
 
@@ -25,6 +27,7 @@ std::string Usage(const std::string& program);
 std::vector<std::string> ListBinFiles(const std::string& dir, std::string* error);
 std::string Stem(const std::string& path);
 
+bool IsRegularFile(const std::string& path);
 bool ReadFile(const std::string& path, std::vector<char>* data, std::string* error);
 // Writes to path + ".tmp" then renames, so no reader sees half a file.
 bool WriteFile(const std::string& path, const void* data, size_t size, std::string* error);

@@ -1,6 +1,9 @@
-// Ascend310 inference for an exported WideResNet MINDIR over preprocess.py's .bin batches.
+// Ascend310 inference for an exported WideResNet MINDIR over preprocess.py's .bin batches (also on x86 CPU).
 // Input files are already normalised float32 NCHW: nothing here re-normalises them.
+// The model is built with Model::Build(path, kMindIR, context): the 1.x-only Serialization::Load + Build(GraphCell)
+// answers "Unsupported Feature" on 2.x runtimes.
 #include <chrono>
+#include <exception>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -8,18 +11,14 @@
 
 #include "include/api/context.h"
 #include "include/api/model.h"
-#include "include/api/serialization.h"
 #include "include/api/types.h"
 #include "inc/utils.h"
 
 using mindspore::Context;
-using mindspore::Graph;
-using mindspore::GraphCell;
 using mindspore::kSuccess;
 using mindspore::Model;
 using mindspore::ModelType;
 using mindspore::MSTensor;
-using mindspore::Serialization;
 using mindspore::Status;
 
 namespace {
@@ -29,33 +28,26 @@ int Fail(const std::string& message) {
 }
 
 std::shared_ptr<mindspore::DeviceInfoContext> Device(const wrn::Args& args) {
-  if (args.device_type == "Ascend310") {
-    auto info = std::make_shared<mindspore::Ascend310DeviceInfo>();
-    info->SetDeviceID(args.device_id);
-    return info;
-  }
-  auto info = std::make_shared<mindspore::AscendDeviceInfo>();
+  if (args.device_type == "CPU") return std::make_shared<mindspore::CPUDeviceInfo>();
+  auto info = std::make_shared<mindspore::Ascend310DeviceInfo>();
   info->SetDeviceID(args.device_id);
   return info;
 }
-}  // namespace
 
-int main(int argc, char** argv) {
-  wrn::Args args;
+const char kVersionHint[] =
+    " (a MINDIR must come from a MindSpore no newer than this runtime: 2.8 writes MindIR version 3, 2.0 runtimes "
+    "read at most 1; export with the runtime's MindSpore version, or convert the ONNX export with its converter)";
+
+int Run(const wrn::Args& args) {
   std::string error;
-  if (!wrn::ParseArgs(std::vector<std::string>(argv + 1, argv + argc), &args, &error)) {
-    std::cerr << "error: " << error << "\n" << wrn::Usage(argv[0]) << std::endl;
-    return 2;
-  }
+  if (!wrn::IsRegularFile(args.mindir_path)) return Fail("MINDIR " + args.mindir_path + " is not a readable file");
   auto context = std::make_shared<Context>();
   context->MutableDeviceInfo().push_back(Device(args));
-
-  Graph graph;
-  Status status = Serialization::Load(args.mindir_path, ModelType::kMindIR, &graph);
-  if (status != kSuccess) return Fail("loading " + args.mindir_path + ": " + status.ToString());
   Model model;
-  status = model.Build(GraphCell(graph), context);
-  if (status != kSuccess) return Fail("building the model on " + args.device_type + ": " + status.ToString());
+  Status status = model.Build(args.mindir_path, ModelType::kMindIR, context);
+  if (status != kSuccess) {
+    return Fail("building " + args.mindir_path + " on " + args.device_type + ": " + status.ToString() + kVersionHint);
+  }
   std::vector<MSTensor> model_inputs = model.GetInputs();
   if (model_inputs.size() != 1) return Fail("expected a model with one input, got " +
                                             std::to_string(model_inputs.size()));
@@ -94,4 +86,22 @@ int main(int argc, char** argv) {
   if (!wrn::WriteFile(time_dir + "/test_perform_static.txt", report.data(), report.size(), &error)) return Fail(error);
   std::cout << report;
   return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  wrn::Args args;
+  std::string error;
+  if (!wrn::ParseArgs(std::vector<std::string>(argv + 1, argv + argc), &args, &error)) {
+    std::cerr << "error: " << error << "\n" << wrn::Usage(argv[0]) << std::endl;
+    return 2;
+  }
+  // The runtime reports some failures (an unreadable or too new MINDIR) by throwing: one line, never an abort.
+  try {
+    return Run(args);
+  } catch (const std::exception& exc) {
+    return Fail(std::string("MindSpore runtime: ") + exc.what());
+  } catch (...) {
+    return Fail("MindSpore runtime: unknown exception");
+  }
 }

@@ -48,8 +48,8 @@ bool ParseArgs(const std::vector<std::string>& argv, Args* args, std::string* er
     } else if (name == "output_dir") {
       args->output_dir = value;
     } else if (name == "device_type") {
-      if (value != "Ascend310" && value != "Ascend") {
-        *error = "--device_type=" + value + ": expected Ascend310 or Ascend";
+      if (value != "Ascend310" && value != "Ascend" && value != "CPU") {
+        *error = "--device_type=" + value + ": expected Ascend310, Ascend or CPU";
         return false;
       }
       args->device_type = value;
@@ -75,7 +75,7 @@ bool ParseArgs(const std::vector<std::string>& argv, Args* args, std::string* er
 
 std::string Usage(const std::string& program) {
   return "usage: " + program +
-         " --mindir_path=FILE --input_dir=DIR [--output_dir=DIR] [--device_type=Ascend310|Ascend] [--device_id=N]";
+         " --mindir_path=FILE --input_dir=DIR [--output_dir=DIR] [--device_type=Ascend310|Ascend|CPU] [--device_id=N]";
 }
 
 std::vector<std::string> ListBinFiles(const std::string& dir, std::string* error) {
@@ -104,6 +104,11 @@ std::string Stem(const std::string& path) {
   std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
   size_t dot = name.find_last_of('.');
   return dot == std::string::npos ? name : name.substr(0, dot);
+}
+
+bool IsRegularFile(const std::string& path) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
 }
 
 bool ReadFile(const std::string& path, std::vector<char>* data, std::string* error) {

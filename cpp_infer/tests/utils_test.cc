@@ -29,7 +29,11 @@ static void TestParseArgs() {
   CHECK(!wrn::ParseArgs({"--input_dir=in"}, &bad, &error) && error == "missing --mindir_path");
   CHECK(!wrn::ParseArgs({"--mindir_path=m", "--input_dir=i", "--device_id=x"}, &bad, &error) &&
         error.find("--device_id=x") != std::string::npos);
-  CHECK(!wrn::ParseArgs({"--mindir_path=m", "--input_dir=i", "--device_type=GPU"}, &bad, &error));
+  CHECK(!wrn::ParseArgs({"--mindir_path=m", "--input_dir=i", "--device_type=GPU"}, &bad, &error) &&
+        error == "--device_type=GPU: expected Ascend310, Ascend or CPU");
+  wrn::Args cpu;
+  CHECK(wrn::ParseArgs({"--mindir_path=m", "--input_dir=i", "--device_type=CPU"}, &cpu, &error) &&
+        cpu.device_type == "CPU");
   CHECK(!wrn::ParseArgs({"--mindir_path=m", "--input_dir=i", "--bogus=1"}, &bad, &error) &&
         error == "unknown argument --bogus");
   CHECK(!wrn::ParseArgs({"mindir"}, &bad, &error));
@@ -49,6 +53,7 @@ static void TestFiles(const std::string& dir) {
   CHECK(wrn::ReadFile(files[1], &data, &error) && data.size() == sizeof(values));
   CHECK(reinterpret_cast<float*>(data.data())[2] == 3.25f);
   CHECK(wrn::Stem(files[1]) == "wrn_00002");
+  CHECK(wrn::IsRegularFile(files[0]) && !wrn::IsRegularFile(dir + "/a") && !wrn::IsRegularFile(dir + "/none"));
   CHECK(wrn::CheckSize("f", 16, 16).empty());
   CHECK(wrn::CheckSize("f.bin", 8, 12288).find("f.bin: 8 bytes, expected 12288") == 0);
   CHECK(!wrn::ReadFile(dir + "/missing.bin", &data, &error) && error.find("missing.bin") != std::string::npos);
