@@ -48,6 +48,7 @@ def test_old_style_obs_urls_with_platform_arguments_and_auto_resume(obs_env, obj
     assert first.returncode == 0, first.stderr[-3000:]
     assert "ignoring platform arguments: --init_method=tcp://192.168.0.1:6000" in first.stdout
     assert "ranktable launch on ModelArts: rank 0/1" in first.stdout
+    assert "remote storage through ObsStorage(endpoint=" in first.stdout
     assert {"job/output/ckpt/last.ckpt", "job/output/summary.json"} <= set(object_store.keys(bucket, "job/"))
     restarted = boot(code, env, *args)  # as the platform restarts a job: --resume=auto is the default
     assert restarted.returncode == 0, restarted.stderr[-3000:]

@@ -519,7 +519,6 @@ def storage_for(location: str | os.PathLike) -> Storage:
         if _remote is None:
             mox = find_moxing()
             _remote = MoxingStorage(mox) if mox is not None else ObsStorage.from_env()
-            log.info("remote storage through %s", type(_remote).__name__)
         return _remote
 
 

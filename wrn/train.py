@@ -26,7 +26,7 @@ from wrn.optim import create_optimizer
 from wrn.rundir import RunDir
 from wrn.schedule import learning_rates, peak_lr
 from wrn.staging import StagingOptions, open_run, stage_in
-from wrn.storage import StorageError, storage_for
+from wrn.storage import StorageError, is_remote, storage_for
 
 log = logging.getLogger("wrn")
 
@@ -42,6 +42,9 @@ def train(cfg, data_url: str | Path, train_url: str | Path, resume: str = "", sc
     with open_run(str(train_url), topology.rank, options) as run:
         setup_logging(run.log, topology.rank)
         log.info("%s", topology.describe())
+        remote = next((str(url) for url in (train_url, data_url) if is_remote(url)), None)
+        if remote is not None:
+            log.info("remote storage through %r", storage_for(remote))
         runtime.warn_if_slow_cpu_build(topology.device_target)
         return _train_in(run, cfg, str(data_url), resume, topology, options, started)
 
