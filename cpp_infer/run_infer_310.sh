@@ -3,7 +3,8 @@
 # usage: bash cpp_infer/run_infer_310.sh MINDIR DATA_DIR [DEVICE_ID]
 #   MINDIR: an exported model (its .json sidecar gives the batch size and the recipe's normalisation)
 #   DATA_DIR: CIFAR-10 binary folder (its eval split is used)
-# env: DEVICE_TYPE (Ascend310 | Ascend, default Ascend310), PYTHON
+# env: DEVICE_TYPE (Ascend310 | Ascend | CPU, default Ascend310), MINDSPORE_PATH (the runtime: include/api, lib/),
+#      BUILD_DIR (default cpp_infer/build), PYTHON
 set -euo pipefail
 if [ $# -lt 2 ] || [ $# -gt 3 ]; then
     echo "usage: bash $0 MINDIR DATA_DIR [DEVICE_ID]" >&2
@@ -26,6 +27,10 @@ work="$PWD/preprocess_Result"
 rm -rf "$work" result_Files time_Result
 "$python" "$here/preprocess.py" --data_url "$data_dir" --output "$work" --config "$config" --batch_size "$batch"
 bash "$here/build.sh"
+# The runtime library and the libraries it loads (oneDNN, glog, ...) sit in one lib/ folder.
+if [ -n "${MINDSPORE_PATH:-}" ]; then
+    export LD_LIBRARY_PATH="$MINDSPORE_PATH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 "${BUILD_DIR:-$here/build}/main" --mindir_path="$mindir" --input_dir="$work/img_data" --output_dir="$PWD" \
     --device_type="${DEVICE_TYPE:-Ascend310}" --device_id="$device_id"
 "$python" "$here/postprocess.py" --result_dir "$PWD/result_Files" --label_dir "$work/label" --output "$PWD/acc.log"

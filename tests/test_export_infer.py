@@ -50,6 +50,7 @@ def test_export_matches_the_checkpoint_and_writes_a_sidecar(trained, tmp_path, f
     assert (sidecar["config"], sidecar["depth"], sidecar["widen_factor"]) == ("demo", 10, 1)
     assert sidecar["checkpoint"] == str(checkpoint) and sidecar["mindspore"] == "2.8.0"
     assert sidecar["normalisation"]["mean"] == [0.3, 0.3, 0.3]
+    assert ("runtime_note" in sidecar) == (file_format == "MINDIR")  # which runtimes read it, and what else to do
     assert 0 <= sidecar["max_abs_difference_vs_checkpoint"] <= 1e-5 == 1e-5
     assert result["max_abs_difference_vs_checkpoint"] == sidecar["max_abs_difference_vs_checkpoint"]
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]

@@ -13,6 +13,10 @@ from wrn.errors import WrnError
 
 log = logging.getLogger("wrn")
 
+# MindSpore 2.8 writes MindIR version 3; 2.0 runtimes read at most version 1 (verified with mindspore-lite 2.0.0).
+RUNTIME_NOTE = ("read by MindSpore runtimes of version {version} or newer; for an older inference runtime (e.g. an "
+                "Ascend310 container with 2.0) export with that runtime's MindSpore version, or export ONNX and "
+                "convert it with that runtime's converter (cpp_infer/convert_onnx.py)")
 FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 TOLERANCE = 1e-5
 
@@ -87,6 +91,8 @@ def export(cfg, checkpoint: str, file_format: str, batch_size: int, train_url: s
             "mindspore": ms.__version__, "sha256": _sha256(final),
             "max_abs_difference_vs_checkpoint": difference,
         }
+        if fmt == "MINDIR":
+            sidecar["runtime_note"] = RUNTIME_NOTE.format(version=ms.__version__)
         sidecar_path = final.with_name(final.name + ".json")
         atomic_write_json(sidecar_path, sidecar)
         run.written(final)
