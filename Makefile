@@ -1,7 +1,8 @@
 # Two commands: `make demo` trains the demo end to end, `make test` runs the test suite.
 # Each creates .venv and installs the package from setup.cfg first.
 # Platform tiers (also run by .ci/run): `make test-image` (the ModelArts image: Python 3.9, MindSpore 2.0.0, no
-# optional packages) and `make test-cpp` (cpp_infer built and run against the mindspore-lite 2.0.0 C++ runtime).
+# optional packages) and `make test-cpp` (cpp_infer built and run against the mindspore-lite 2.0.0 C++ runtime, and
+# linked against the image tier's mindspore 2.0.0 libmindspore.so).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -52,7 +53,7 @@ test-all: $(VENV)/.installed
 test-image: $(VENV)/.installed $(IMAGE_VENV)/.installed
 	$(PY) -m pytest -q -m image tests/image --durations=10
 
-test-cpp: $(VENV)/.installed $(LITE_VENV)/.installed
+test-cpp: $(VENV)/.installed $(LITE_VENV)/.installed $(IMAGE_VENV)/.installed
 	$(PY) -m pytest -q -m cpp tests/cpp --durations=10
 
 clean:

@@ -7,6 +7,7 @@ environment holds only what a ModelArts MindSpore image is known to hold.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,9 @@ def lite_package(python: Path) -> Path:
     if not found:
         pytest.fail(f"no mindspore_lite package under {venv}/lib/python3*/site-packages", pytrace=False)
     return found[0]
+
+
+def libpython_dir(python: Path) -> str:
+    """Where the interpreter's libpython lives (MindSpore's libmindspore.so needs it at load time)."""
+    return subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()

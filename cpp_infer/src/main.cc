@@ -35,8 +35,8 @@ std::shared_ptr<mindspore::DeviceInfoContext> Device(const wrn::Args& args) {
 }
 
 const char kVersionHint[] =
-    " (a MINDIR must come from a MindSpore no newer than this runtime: 2.8 writes MindIR version 3, 2.0 runtimes "
-    "read at most 1; export with the runtime's MindSpore version, or convert the ONNX export with its converter)";
+    " (if the runtime says the MindIR version is too new: 2.8 writes version 3, 2.0 runtimes read at most 1; export "
+    "with the runtime's MindSpore version, or convert the ONNX export with its converter)";
 
 int Run(const wrn::Args& args) {
   std::string error;

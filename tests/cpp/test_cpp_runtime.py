@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY, make_cifar, run_cli
-from tiers import ROOT, lite_package, lite_python
+from tiers import ROOT, image_python, libpython_dir, lite_package, lite_python
 
 pytestmark = pytest.mark.cpp
 
@@ -119,3 +119,21 @@ def test_latency_benchmark_runs_and_ends_with_json():
     assert done.returncode == 0, done.stderr[-2000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["benchmark"] == "cpp_infer" and figures["results"]["demo_b2"]["images"] == 8
+
+
+def test_app_links_against_mindspore_2_0_libmindspore_and_reports_what_it_cannot_run(exported, app_run, tmp_path):
+    """The mindspore 2.0.0 wheel (the image tier's) carries include/api and libmindspore.so, which leaves Python, GE
+    and ACL symbols undefined: it links only with --allow-shlib-undefined. Its C++ API builds models on Ascend only,
+    so on this CPU it must answer with one error line."""
+    venv = image_python().parent.parent
+    mindspore = sorted(venv.glob("lib/python3*/site-packages/mindspore"))[0]
+    env = {**os.environ, "MINDSPORE_PATH": str(mindspore), "BUILD_DIR": str(tmp_path / "build")}
+    built = subprocess.run(["bash", str(ROOT / "cpp_infer" / "build.sh")], capture_output=True, text=True, env=env)
+    assert built.returncode == 0, built.stderr[-3000:]
+    done = subprocess.run([str(tmp_path / "build" / "main"), f"--mindir_path={exported['MINDIR']}",
+                           f"--input_dir={app_run / 'preprocess_Result' / 'img_data'}", "--device_type=CPU",
+                           f"--output_dir={tmp_path}"], capture_output=True, text=True, timeout=120,
+                          env={**env, "LD_LIBRARY_PATH": f"{mindspore / 'lib'}:{libpython_dir(image_python())}"})
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1].startswith(f"error: building {exported['MINDIR']} on CPU:")
+
