@@ -215,12 +215,12 @@ def moxing_standin(monkeypatch, tmp_path):
     """The documented `mox.file` over a local folder (tests/standins/moxing), imported as `moxing`."""
     monkeypatch.syspath_prepend(str(ROOT / "tests" / "standins"))
     monkeypatch.setenv("MOXING_STANDIN_ROOT", str(tmp_path / "obs"))
-    monkeypatch.delitem(sys.modules, "moxing", raising=False)
-    monkeypatch.delitem(sys.modules, "moxing.file", raising=False)
     reset_remote_storage()
     import moxing
 
     yield moxing
+    for name in ("moxing", "moxing.file"):  # later tests must not find it
+        sys.modules.pop(name, None)
     reset_remote_storage()
 
 
