@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("GLOG_v", "3")
 
-from wrn.perfcheck import SLOW_RATIO, conv_ratio  # noqa: E402
+from wrn.platform.perfcheck import SLOW_RATIO, conv_ratio  # noqa: E402
 
 result = conv_ratio(batch=32, repeats=5)
 verdict = (f"SLOW: 3x3 conv is {result['ratio']:.0f}x a 1x1 conv (> {SLOW_RATIO:.0f}): the oneDNN reference kernel; "

@@ -30,15 +30,14 @@ def lite_runtime(lite_python: Path) -> Path:
 
 def export_pair(recipe: str, batch: int, work: Path) -> dict:
     """A freshly initialised network of the recipe (latency does not depend on the weights), as MINDIR and ONNX."""
-    from wrn import checkpoint as ckpt
-    from wrn import runtime
+    from wrn.run import checkpoint as ckpt
+    from wrn.run.build import build_network, setup_runtime
     from wrn.config import load_config
-    from wrn.export import export
-    from wrn.model import create_model
+    from wrn.deploy.export import export
 
     cfg = load_config(recipe)
-    runtime.setup(cfg)
-    ckpt.save(work / "random.ckpt", create_model(cfg))
+    setup_runtime(cfg)
+    ckpt.save(work / "random.ckpt", build_network(cfg))
     return {fmt: Path(export(cfg, str(work / "random.ckpt"), fmt, batch, str(work / "export"))["path"])
             for fmt in ("MINDIR", "ONNX")}
 

@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("GLOG_v", "3")
 
 from wrn.config import load_config  # noqa: E402
-from wrn.data import EVAL_FILE, TRAIN_FILES, create_dataset, find_layout, write_records  # noqa: E402
+from wrn.core.data import EVAL_FILE, TRAIN_FILES, find_layout, write_records  # noqa: E402
+from wrn.run.build import build_dataset  # noqa: E402
 
 
 def rate(dataset, batches: int) -> float:
@@ -49,8 +50,8 @@ def main() -> int:
                   rng.integers(0, 10, 10000).astype(np.int32))
     layout = find_layout(root)
     cfg = load_config("wrn16_4", {"batch_size": 32, "num_workers": args.workers})
-    train_rate = rate(create_dataset(cfg, layout, train=True), args.batches)
-    eval_rate = rate(create_dataset(cfg, layout, train=False), args.batches)
+    train_rate = rate(build_dataset(cfg, layout, train=True), args.batches)
+    eval_rate = rate(build_dataset(cfg, layout, train=False), args.batches)
     figures = {"benchmark": "data", "images": args.images, "workers": args.workers,
                "train_images_per_s": round(train_rate, 1), "eval_images_per_s": round(eval_rate, 1),
                "consumed_images_per_s": args.consume, "train_ratio": round(train_rate / args.consume, 1)}

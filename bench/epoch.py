@@ -1,6 +1,6 @@
 """Overhead of a whole training run beyond its train steps: data waits, evaluation, checkpoints, curves, logs.
 
-Trains the demo recipe on the digits set (python -m wrn.data make-demo) and compares the run's wall time with
+Trains the demo recipe on the digits set (python -m wrn.cli data make-demo) and compares the run's wall time with
 the sum of its step times (recorded per epoch in metrics.jsonl as step_seconds).
 
 usage: python bench/epoch.py [--epochs 8] [--key=value ...]   (last line: JSON)
@@ -19,8 +19,8 @@ os.environ.setdefault("GLOG_v", "3")
 
 from wrn.cli import split_overrides  # noqa: E402
 from wrn.config import load_config, parse_overrides  # noqa: E402
-from wrn.data import make_demo  # noqa: E402
-from wrn.train import train  # noqa: E402
+from wrn.core.data import make_demo  # noqa: E402
+from wrn.run.train import train  # noqa: E402
 
 
 def main() -> int:

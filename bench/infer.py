@@ -34,16 +34,15 @@ def mindspore_side(recipe: str, batch: int, seconds: float) -> dict:
     import mindspore as ms
     import mindspore.nn as nn
 
-    from wrn import checkpoint as ckpt
-    from wrn import runtime
+    from wrn.run import checkpoint as ckpt
+    from wrn.run.build import build_network, setup_runtime
     from wrn.config import load_config
-    from wrn.export import export
-    from wrn.model import create_model
+    from wrn.deploy.export import export
 
     cfg = load_config(recipe)
-    runtime.setup(cfg)
+    setup_runtime(cfg)
     work = Path(tempfile.mkdtemp(prefix="wrn-bench-infer-"))
-    net = create_model(cfg)
+    net = build_network(cfg)
     ckpt.save(work / "random.ckpt", net)
     result = export(cfg, str(work / "random.ckpt"), "MINDIR", batch, str(work / "out"))
     net.set_train(False)

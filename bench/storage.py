@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from objectstore import ACCESS_KEY, SECRET_KEY, ObjectStore  # noqa: E402
-from wrn.storage import ObsSettings, ObsStorage  # noqa: E402
+from wrn.platform.storage import ObsSettings, ObsStorage  # noqa: E402
 
 
 def free_port() -> int:

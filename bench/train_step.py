@@ -32,18 +32,16 @@ def mindspore_steps(recipe: str, batch: int, steps: int, warmup: int, overrides:
     import numpy as np
 
     os.environ.setdefault("GLOG_v", "3")
-    from wrn import runtime
-    from wrn.config import load_config
-    from wrn.model import count_trainable_parameters, create_model
-    from wrn.schedule import learning_rates
-    from wrn.train import _create_model
     import mindspore as ms
 
+    from wrn.config import load_config
+    from wrn.core.model import count_trainable_parameters
+    from wrn.run.build import build_trainer, setup_runtime
+
     cfg = load_config(recipe, {"batch_size": batch, **overrides})
-    topology = runtime.setup(cfg)
-    net = create_model(cfg)
-    model = _create_model(cfg, net, learning_rates(cfg, steps + warmup + 1), topology)
-    cell = model.train_network
+    trainer = build_trainer(cfg, steps + warmup + 1, setup_runtime(cfg))
+    net = trainer.net
+    cell = trainer.model.train_network
     cell.set_train(True)
     rng = np.random.default_rng(0)
     images = ms.Tensor(rng.normal(size=(batch, 3, 32, 32)).astype(np.float32))

@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("GLOG_v", "3")
 
 from wrn.config import load_config  # noqa: E402
-from wrn.data import EVAL_FILE, TRAIN_FILES, write_records  # noqa: E402
+from wrn.core.data import EVAL_FILE, TRAIN_FILES, write_records  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +81,7 @@ def object_store():
 @pytest.fixture
 def obs_env(object_store, monkeypatch, tmp_path):
     """The process environment pointing the OBS SDK at the local server; scratch in tmp_path."""
-    from wrn.storage import reset_remote_storage
+    from wrn.platform.storage import reset_remote_storage
 
     env = object_store.env(WRN_SCRATCH_DIR=str(tmp_path / "scratch"))
     for key, value in env.items():

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import make_cifar, run_cli
-from wrn.data import (EVAL_FILE, RECORD_BYTES, create_dataset, download, find_layout, make_demo, read_records,
-                      write_records)
+from wrn.core.data import (EVAL_FILE, RECORD_BYTES, download, find_layout, make_demo, read_records,
+                           write_records)
 from wrn.errors import DataError
+from wrn.run.build import build_dataset
 
 
 @pytest.mark.parametrize("layout", ["seed", "official", "flat"])
@@ -91,7 +92,7 @@ def test_eval_pipeline_counts_every_image_once(tmp_path: Path, tiny_cfg):
     root = make_cifar(tmp_path / "d")
     _indexed_eval_set(root, 103)
     cfg = tiny_cfg(eval_batch_size=10, mean=[0, 0, 0], std=[1, 1, 1])
-    batches = list(create_dataset(cfg, find_layout(root), train=False).create_tuple_iterator(output_numpy=True))
+    batches = list(build_dataset(cfg, find_layout(root), train=False).create_tuple_iterator(output_numpy=True))
     assert [len(b[1]) for b in batches] == [10] * 10 + [3]  # the last partial batch is kept
     images = np.concatenate([b[0] for b in batches])
     assert images.dtype == np.float32 and images.shape == (103, 3, 32, 32)
@@ -106,10 +107,10 @@ def test_train_pipeline_shapes_normalisation_sharding_and_seeded_shuffle(tmp_pat
     cfg = tiny_cfg(batch_size=8)
 
     def labels(rank=0, world=1, seed=1):
-        data = create_dataset(tiny_cfg(batch_size=8, seed=seed), layout, train=True, rank=rank, world_size=world)
+        data = build_dataset(tiny_cfg(batch_size=8, seed=seed), layout, train=True, rank=rank, world_size=world)
         return np.concatenate([b[1] for b in data.create_tuple_iterator(output_numpy=True)])
 
-    batch = next(create_dataset(cfg, layout, train=True).create_tuple_iterator(output_numpy=True))
+    batch = next(build_dataset(cfg, layout, train=True).create_tuple_iterator(output_numpy=True))
     assert batch[0].shape == (8, 3, 32, 32) and batch[0].dtype == np.float32 and batch[1].dtype == np.int32
     assert abs(batch[0].mean()) < 3  # normalised, not raw 0-255
     assert np.array_equal(labels(seed=3), labels(seed=3))
@@ -123,12 +124,12 @@ def test_random_crop_pads_and_flip_is_optional(tmp_path: Path, tiny_cfg):
     root = make_cifar(tmp_path / "d", train_sizes=(32,))
     layout = find_layout(root)
     plain = tiny_cfg(batch_size=32, crop_padding=0, random_flip=False, mean=[0, 0, 0], std=[1, 1, 1])
-    images = next(create_dataset(plain, layout, train=True).create_tuple_iterator(output_numpy=True))[0]
+    images = next(build_dataset(plain, layout, train=True).create_tuple_iterator(output_numpy=True))[0]
     originals = read_records(layout.train_files)[0].transpose(0, 3, 1, 2) / 255.0
     # Without padding or flip each output is exactly one of the originals.
     assert all(np.abs(originals - img).max(axis=(1, 2, 3)).min() < 1e-5 for img in images)
     padded = tiny_cfg(batch_size=32, crop_padding=8, random_flip=True, mean=[0, 0, 0], std=[1, 1, 1])
-    images = next(create_dataset(padded, layout, train=True).create_tuple_iterator(output_numpy=True))[0]
+    images = next(build_dataset(padded, layout, train=True).create_tuple_iterator(output_numpy=True))[0]
     assert (images == 0).all(axis=(1, 2)).any()  # some zero padding columns are visible
 
 
@@ -163,10 +164,10 @@ def test_download_verifies_md5_and_lays_out_seed_layout(tmp_path: Path):
 def test_download_command_line(tmp_path: Path):
     archive = _archive(tmp_path)
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
-    done = run_cli("-m", "wrn.data", "download", str(tmp_path / "c10"), "--url", archive.as_uri(), "--md5", md5)
+    done = run_cli("-m", "wrn.cli", "data", "download", str(tmp_path / "c10"), "--url", archive.as_uri(), "--md5", md5)
     assert done.returncode == 0, done.stderr
     assert "seed layout, 15 training and 4 eval images" in done.stdout
-    bad = run_cli("-m", "wrn.data", "download", str(tmp_path / "c11"), "--url", archive.as_uri(), "--md5", "1" * 32)
+    bad = run_cli("-m", "wrn.cli", "data", "download", str(tmp_path / "c11"), "--url", archive.as_uri(), "--md5", "1" * 32)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, make_cifar, run_cli, tiny_args
-from wrn.infer import InferError, postprocess
+from wrn.deploy.infer import InferError, postprocess
 
 
 @pytest.fixture(scope="module")

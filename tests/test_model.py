@@ -3,7 +3,7 @@ import mindspore as ms
 import pytest
 
 from wrn.errors import ConfigError
-from wrn.model import WideResNet, blocks_per_group, count_trainable_parameters
+from wrn.core.model import WideResNet, blocks_per_group, count_trainable_parameters
 
 
 @pytest.mark.parametrize("depth,width,expected", [(16, 4, 2_748_890), (28, 10, 36_479_194), (40, 10, 55_841_754)])

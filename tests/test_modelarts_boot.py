@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, make_cifar, tiny_args
-from wrn.storage import storage_for
+from wrn.platform.storage import storage_for
 
 
 def uploaded_code(tmp_path: Path) -> Path:

@@ -9,7 +9,9 @@ import threading
 import pytest
 
 from conftest import ROOT, run_cli
-from wrn.modelarts_job import JobError, ModelArtsApi, code_files, load_job
+from wrn.platform.modelarts.api import ModelArtsApi
+from wrn.platform.modelarts.spec import JobError, load_job
+from wrn.platform.modelarts.upload import code_files
 
 JOBS = ROOT / "modelarts" / "jobs"
 VARS = {"OBS_BUCKET": "team-bucket"}
@@ -103,7 +105,7 @@ def test_missing_variable_names_it():
 
 def test_code_upload_selection_excludes_tests_caches_and_outputs(tmp_path):
     files = [p.relative_to(ROOT).as_posix() for p in code_files(ROOT)]
-    assert "modelarts/train.py" in files and "wrn/configs/wrn40_10.yaml" in files and "wrn/train.py" in files
+    assert "modelarts/train.py" in files and "wrn/configs/wrn40_10.yaml" in files and "wrn/run/train.py" in files
     assert not [f for f in files if f.startswith(("tests/", ".venv/", "bench/")) or "__pycache__" in f]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import ROOT, make_cifar, run_cli, tiny_args
 from objectstore import ACCESS_KEY, SECRET_KEY, TOKEN
-from wrn.storage import storage_for
+from wrn.platform.storage import storage_for
 
 
 def _upload_data(object_store, tmp_path: Path, train_sizes=(96,)) -> tuple[str, str]:

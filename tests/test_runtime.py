@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from wrn.runtime import LaunchError, detect_launch
+from wrn.platform.runtime import LaunchError, detect_launch
 
 
 def rank_table(path: Path, servers: int, per_server: int, status: str = "completed") -> Path:

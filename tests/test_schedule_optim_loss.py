@@ -3,15 +3,15 @@ import numpy as np
 import pytest
 
 from wrn.config import load_config
-from wrn.loss import create_loss
-from wrn.model import WideResNet
-from wrn.optim import create_optimizer
-from wrn.schedule import learning_rates
+from wrn.core.loss import create_loss
+from wrn.core.model import WideResNet
+from wrn.core.optim import create_optimizer
+from wrn.run.build import build_schedule
 
 
 def test_warmup_then_multistep():
     cfg = load_config("wrn40_10", {"epochs": 10, "warmup_epochs": 2, "lr_milestones": "4,8", "lr_gamma": 0.1})
-    lrs = learning_rates(cfg, steps_per_epoch=5)
+    lrs = build_schedule(cfg, steps_per_epoch=5)
     assert lrs.dtype == np.float32 and len(lrs) == 50
     assert np.allclose(lrs[:10], 0.1 * np.arange(1, 11) / 10)  # linear warmup reaches lr at its last step
     assert np.allclose(lrs[10:20], 0.1) and np.allclose(lrs[20:40], 0.01) and np.allclose(lrs[40:], 0.001)
@@ -19,14 +19,14 @@ def test_warmup_then_multistep():
 
 def test_warmup_then_cosine_to_min_lr():
     cfg = load_config("wrn16_4", {"epochs": 10, "warmup_epochs": 1, "lr": 0.2, "min_lr": 0.002})
-    lrs = learning_rates(cfg, steps_per_epoch=4)
+    lrs = build_schedule(cfg, steps_per_epoch=4)
     assert lrs[3] == pytest.approx(0.2) and lrs[0] == pytest.approx(0.05)
     assert lrs[4] == pytest.approx(0.2) and 0.002 < lrs[-1] < 0.003
     assert (np.diff(lrs[4:]) <= 1e-9).all()
 
 
 def test_no_warmup_starts_at_lr():
-    lrs = learning_rates(load_config("wrn28_10", {"epochs": 200}), steps_per_epoch=2)
+    lrs = build_schedule(load_config("wrn28_10", {"epochs": 200}), steps_per_epoch=2)
     assert lrs[0] == pytest.approx(0.1) and lrs[120] == pytest.approx(0.02) and lrs[-1] == pytest.approx(0.1 * 0.2**3)
 
 
@@ -34,10 +34,10 @@ def test_weight_decay_only_on_conv_and_dense_weights():
     """A step with zero gradients: decayed weights shrink by lr*wd, BN gamma/beta and biases stay exactly."""
     ms.set_context(mode=ms.PYNATIVE_MODE)
     try:
-        cfg = load_config("demo", {"weight_decay": 0.1, "momentum": 0.0, "nesterov": False})
         net = WideResNet(10, 1)
         before = {p.name: p.asnumpy().copy() for p in net.trainable_params()}
-        optimizer = create_optimizer(cfg, net, np.full(4, 0.5, np.float32), loss_scale=1.0)
+        optimizer = create_optimizer(net, np.full(4, 0.5, np.float32), momentum=0.0, nesterov=False,
+                                     weight_decay=0.1, loss_scale=1.0)
         optimizer(tuple(ms.ops.zeros_like(p) for p in optimizer.parameters))
         after = {p.name: p.asnumpy() for p in net.trainable_params()}
     finally:
@@ -58,5 +58,5 @@ def test_label_smoothing_matches_the_formula():
     for eps in (0.0, 0.1, 0.3):
         target = np.full((2, 3), eps / 3) + (1 - eps) * np.eye(3)[labels]
         expected = -(target * log_p).sum(1).mean()
-        loss = create_loss(load_config("demo", {"label_smoothing": eps}))
+        loss = create_loss(label_smoothing=eps)
         assert float(loss(ms.Tensor(logits), ms.Tensor(labels)).asnumpy()) == pytest.approx(expected, rel=1e-5)

@@ -15,8 +15,8 @@ import pytest
 
 from conftest import ROOT
 from objectstore import ACCESS_KEY, SECRET_KEY, TOKEN, ErrorServer, start_object_store
-from wrn.staging import RunUploader, StagingOptions, stage_in
-from wrn.storage import (LocalStorage, MoxingStorage, ObsSettings, ObsStorage, RemoteUrl, StorageError,
+from wrn.platform.staging import RunUploader, StagingOptions, stage_in
+from wrn.platform.storage import (LocalStorage, MoxingStorage, ObsSettings, ObsStorage, RemoteUrl, StorageError,
                          reset_remote_storage, safe_relative, storage_for)
 
 SECRETS = (ACCESS_KEY, SECRET_KEY, TOKEN)
@@ -274,7 +274,7 @@ def test_moxing_failures_are_one_clear_error(moxing_standin, monkeypatch, tmp_pa
 
 STAGE_SCRIPT = """
 import json, sys, time
-from wrn.staging import StagingOptions, stage_in
+from wrn.platform.staging import StagingOptions, stage_in
 from wrn.errors import WrnError
 rank, location, scratch = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 start = time.monotonic()
@@ -332,10 +332,10 @@ def test_uploader_sends_finished_files_in_the_background_and_syncs_the_rest(obs_
     (root / "ckpt").mkdir(parents=True)
     uploader = RunUploader(root, f"obs://{bucket}/run", include=lambda rel: not rel.startswith("logs/rank_"))
     (root / "ckpt" / "last.ckpt").write_bytes(b"v1")
-    uploader.written(root / "ckpt" / "last.ckpt")
+    uploader.queue(root / "ckpt" / "last.ckpt")
     (root / "ckpt" / "last.ckpt.new").write_bytes(b"version-2")
     os.replace(root / "ckpt" / "last.ckpt.new", root / "ckpt" / "last.ckpt")
-    uploader.written(root / "ckpt" / "last.ckpt")
+    uploader.queue(root / "ckpt" / "last.ckpt")
     (root / "summary.json").write_text("{}")  # never reported: the final sync sends it
     (root / "logs" / "rank_1").mkdir(parents=True)
     (root / "logs" / "rank_1" / "train.log").write_text("not rank 0's")

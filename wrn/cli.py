@@ -74,7 +74,7 @@ def train_main(argv: Sequence[str] | None = None, prog: str = "train.py", platfo
         parser.set_defaults(resume="auto")  # a job the platform restarts continues where it stopped
     args, rest = parser.parse_known_args(argv)
     cfg = _load_config(args.config, rest, platform)
-    from wrn.train import train
+    from wrn.run.train import train
 
     summary = train(cfg, args.data_url, args.train_url, resume=args.resume)
     print(json.dumps(summary, sort_keys=True))
@@ -105,7 +105,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", default="", help="also write the result JSON here")
     args, rest = parser.parse_known_args(argv)
     cfg = _load_config(args.config, rest)
-    from wrn.evaluate import evaluate_checkpoint
+    from wrn.run.evaluate import evaluate_checkpoint
 
     result = evaluate_checkpoint(cfg, args.data_url, args.checkpoint, args.output or None)
     print(json.dumps(result, sort_keys=True))
@@ -126,7 +126,7 @@ def _export_parser(prog: str) -> argparse.ArgumentParser:
 def export_main(argv: Sequence[str] | None = None, prog: str = "export.py", platform: bool = False) -> int:
     args, rest = _export_parser(prog).parse_known_args(argv)
     cfg = _load_config(args.config, rest, platform)
-    from wrn.export import export
+    from wrn.deploy.export import export
 
     print(json.dumps(export(cfg, args.checkpoint, args.file_format, args.batch_size, args.train_url), sort_keys=True))
     return 0
@@ -143,9 +143,42 @@ def infer_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--input", required=True, help="folder of float32 NCHW .bin files (preprocess output)")
     parser.add_argument("--output", required=True, help="folder for result_Files/ and time_Result/")
     args = parser.parse_args(argv)
-    from wrn.infer import run_mindir
+    from wrn.deploy.infer import run_mindir
 
     print(json.dumps(run_mindir(Path(args.mindir), Path(args.input), Path(args.output)), sort_keys=True))
+    return 0
+
+
+def preprocess_main(argv: Sequence[str] | None = None) -> int:
+    """cpp_infer/preprocess.py: the eval split as the Ascend310 app's input (img_data/*.bin float32 NCHW,
+    normalised by the recipe's mean/std; label/*.bin int32)."""
+    parser = argparse.ArgumentParser(prog="cpp_infer/preprocess.py", description=preprocess_main.__doc__,
+                                     allow_abbrev=False)
+    parser.add_argument("--data_url", required=True)
+    parser.add_argument("--output", required=True, type=Path)
+    parser.add_argument("--config", default="wrn40_10", help="recipe whose mean/std normalise the images")
+    parser.add_argument("--batch_size", type=int, default=1, help="the exported model's batch size")
+    args = parser.parse_args(argv)
+    from wrn.config import load_config
+    from wrn.deploy.infer import preprocess
+
+    print(json.dumps(preprocess(load_config(args.config), args.data_url, args.output, args.batch_size)))
+    return 0
+
+
+def postprocess_main(argv: Sequence[str] | None = None) -> int:
+    """cpp_infer/postprocess.py: top-1/top-5 of the app's result files into acc.log (a missing or wrongly sized
+    result file is an error)."""
+    parser = argparse.ArgumentParser(prog="cpp_infer/postprocess.py", description=postprocess_main.__doc__,
+                                     allow_abbrev=False)
+    parser.add_argument("--result_dir", required=True, type=Path)
+    parser.add_argument("--label_dir", required=True, type=Path)
+    parser.add_argument("--output", default=Path("acc.log"), type=Path)
+    parser.add_argument("--num_classes", type=int, default=10)
+    args = parser.parse_args(argv)
+    from wrn.deploy.infer import postprocess
+
+    print(json.dumps(postprocess(args.result_dir, args.label_dir, args.output, args.num_classes)))
     return 0
 
 
@@ -154,9 +187,9 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wrn.cli demo", allow_abbrev=False)
     parser.add_argument("--workdir", type=Path, default=Path("demo"))
     args, rest = parser.parse_known_args(argv)
-    from wrn.data import make_demo
-    from wrn.evaluate import evaluate_checkpoint
-    from wrn.train import train
+    from wrn.core.data import make_demo
+    from wrn.run.evaluate import evaluate_checkpoint
+    from wrn.run.train import train
 
     started = time.perf_counter()
     cfg = _load_config("demo", rest)
@@ -174,9 +207,37 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def data_main(argv: Sequence[str] | None = None) -> int:
+    """python -m wrn.cli data download|make-demo|check DIR: get, make or check a CIFAR-10 binary folder."""
+    from wrn.core.data import OFFICIAL_MD5, OFFICIAL_URL, check_file, download, find_layout, make_demo
+
+    parser = argparse.ArgumentParser(prog="python -m wrn.cli data", description=data_main.__doc__, allow_abbrev=False)
+    sub = parser.add_subparsers(dest="command", required=True)
+    get = sub.add_parser("download", help="fetch the official CIFAR-10 binary archive into DIR/train + DIR/eval")
+    get.add_argument("dir", type=Path)
+    get.add_argument("--url", default=OFFICIAL_URL, help="a mirror of cifar-10-binary.tar.gz")
+    get.add_argument("--md5", default=OFFICIAL_MD5)
+    sub.add_parser("make-demo", help="write the scikit-learn digits as a CIFAR-10-format set into DIR").add_argument(
+        "dir", type=Path)
+    sub.add_parser("check", help="check the layout and every file of a data folder").add_argument("dir", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "download":
+        layout = download(args.dir, args.url, args.md5)
+    elif args.command == "make-demo":
+        layout = make_demo(args.dir)
+    else:
+        layout = find_layout(args.dir)
+    train_count = sum(check_file(p) for p in layout.train_files)
+    print(f"{layout.root}: {layout.style} layout, {train_count} training and {check_file(layout.eval_file)} eval images")
+    return 0
+
+
 def submit_main(argv: Sequence[str] | None = None) -> int:
     """modelarts/submit.py: dry-run or create jobs from modelarts/jobs/*.yaml; status, logs, stop, flavors."""
-    from wrn import modelarts_job as jobs
+    from wrn.platform.modelarts.api import ModelArtsApi, describe
+    from wrn.platform.modelarts.request import request_body
+    from wrn.platform.modelarts.spec import load_job
+    from wrn.platform.modelarts.upload import upload_code
 
     parser = argparse.ArgumentParser(prog="modelarts/submit.py", description=submit_main.__doc__, allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -201,38 +262,37 @@ def submit_main(argv: Sequence[str] | None = None) -> int:
 
     if args.command in ("submit", "upload-code"):
         variables = dict(v.split("=", 1) for v in args.var if "=" in v)
-        spec = jobs.load_job(args.job, args.set, variables)
+        spec = load_job(args.job, args.set, variables)
         if args.command == "upload-code":
-            count, size = jobs.upload_code(spec, Path(__file__).resolve().parents[1])
+            count, size = upload_code(spec, Path(__file__).resolve().parents[1])
             print(f"uploaded {count} files ({size / 1e6:.2f} MB) to {spec.code_dir}")
             return 0
-        body = jobs.request_body(spec)
+        body = request_body(spec)
         if args.dry_run:
             print(json.dumps(body, indent=2))
             return 0
-        created = jobs.ModelArtsApi().create(body)
-        print(jobs.describe(created))
+        print(describe(ModelArtsApi().create(body)))
         return 0
-    api = jobs.ModelArtsApi()
+    client = ModelArtsApi()
     if args.command == "status":
-        print(jobs.describe(api.status(args.job_id)))
+        print(describe(client.status(args.job_id)))
     elif args.command == "stop":
-        api.stop(args.job_id)
-        print(jobs.describe(api.status(args.job_id)))
+        client.stop(args.job_id)
+        print(describe(client.status(args.job_id)))
     elif args.command == "logs":
         if args.follow:
-            phase = api.follow_logs(args.job_id, lambda text: print(text, end="", flush=True))
+            phase = client.follow_logs(args.job_id, lambda text: print(text, end="", flush=True))
             print(f"\njob {args.job_id} ended: {phase}")
             return 0 if phase == "Completed" else 1
-        print(api.logs(args.job_id, args.task), end="")
+        print(client.logs(args.job_id, args.task), end="")
     else:
-        for flavor in api.flavors(args.flavor_type):
+        for flavor in client.flavors(args.flavor_type):
             print(json.dumps(flavor, sort_keys=True))
     return 0
 
 
-COMMANDS = {"train": train_main, "eval": eval_main, "demo": demo_main, "submit": submit_main,
-            "export": export_main, "infer": infer_main}
+COMMANDS = {"train": train_main, "eval": eval_main, "demo": demo_main, "data": data_main, "submit": submit_main,
+            "export": export_main, "infer": infer_main, "preprocess": preprocess_main, "postprocess": postprocess_main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -13,14 +13,14 @@ from typing import Any, Iterable
 import yaml
 
 from wrn.errors import ConfigError
+from wrn.values import parse_bool
 
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
 
 
 @dataclass
 class Config:
-    """Every field is read by the code; `tests/test_config.py` proves it for every recipe."""
+    """Every field is read by the code: `wrn/run/build.py` maps them to the core's factories, and a test proves
+    statically that no field is left unread."""
 
     name: str = "custom"
     # model
@@ -62,25 +62,12 @@ class Config:
     eval_on_every_rank: bool = False
     keep_checkpoint_max: int = 0
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_read", set())
-
-    def __getattribute__(self, key: str) -> Any:
-        if not key.startswith("_") and key in _FIELD_TYPES:
-            object.__getattribute__(self, "_read").add(key)
-        return object.__getattribute__(self, key)
-
-    def unread_keys(self) -> set[str]:
-        """Keys that nothing has read since the config was built (used to prove no key is ignored)."""
-        return set(_FIELD_TYPES) - object.__getattribute__(self, "_read")
-
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: object.__getattribute__(self, f.name) for f in dataclasses.fields(self)}
+        return dataclasses.asdict(self)
 
-    def save(self, path: Path) -> None:
-        from wrn.fileio import atomic_write_text
-
-        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+    def to_yaml(self) -> str:
+        """The resolved config as a run directory's config.yaml (`--config PATH` reads it back)."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
 _FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in dataclasses.fields(Config)}
@@ -193,8 +180,8 @@ def _coerce_scalar(value: Any, target: type) -> Any:
             return value
         if isinstance(value, int) and value in (0, 1):
             return bool(value)
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
+        if isinstance(value, str):
+            return parse_bool(value)
         raise ValueError(value)
     if target is int:
         if isinstance(value, bool):
@@ -216,7 +203,7 @@ def _coerce_scalar(value: Any, target: type) -> Any:
 def _validate(cfg: Config, source: str) -> None:
     def check(ok: bool, key: str, expected: str) -> None:
         if not ok:
-            value = object.__getattribute__(cfg, key)
+            value = getattr(cfg, key)
             raise ConfigError(f"{source}: config key {key!r} has value {value!r}, expected {expected}")
 
     v = cfg.to_dict()

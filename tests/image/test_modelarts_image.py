@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY, make_cifar, run_cli
-from tiers import ROOT, STANDINS, image_python
+from tiers import STANDINS, image_python
 
 pytestmark = pytest.mark.image
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
+from wrn.config import Config
 from wrn.errors import WrnError
 
 log = logging.getLogger("wrn")
@@ -41,9 +41,10 @@ def verification_batch(batch_size: int) -> np.ndarray:
     return np.random.default_rng(20160523).normal(size=(batch_size, 3, 32, 32)).astype(np.float32)
 
 
-def export(cfg, checkpoint: str, file_format: str, batch_size: int, train_url: str,
+def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, train_url: str,
            scratch: str | None = None) -> dict:
-    from wrn import runtime
+    """Write `checkpoint`'s network as `file_format` (batch `batch_size`) with a JSON sidecar into train_url."""
+    from wrn.platform import runtime
 
     if batch_size < 1:
         raise ExportError(f"batch_size {batch_size}: expected an integer >= 1")
@@ -52,52 +53,38 @@ def export(cfg, checkpoint: str, file_format: str, batch_size: int, train_url: s
 
     import mindspore as ms
 
-    from wrn import checkpoint as ckpt
-    from wrn.fileio import atomic_write_json
-    from wrn.logs import setup_logging
-    from wrn.model import create_model
-    from wrn.staging import StagingOptions, open_run, stage_in
-    from wrn.storage import StorageError
+    from wrn.platform.staging import StagingOptions
+    from wrn.run.build import load_network, setup_runtime
+    from wrn.run.logs import setup_logging
+    from wrn.run.rundir import open_run
 
-    topology = runtime.setup(cfg)
+    topology = setup_runtime(cfg)
     options = StagingOptions.from_env(scratch)
     with open_run(str(train_url), topology.rank, options) as run:
         setup_logging(run.root / "export.log", topology.rank)
-        try:
-            local_checkpoint = stage_in(checkpoint, topology.local_rank, options, kind="checkpoint")
-        except StorageError as exc:
-            raise ExportError(f"checkpoint {checkpoint}: {exc}") from None
-        net = create_model(cfg)
-        ckpt.load_into(net, ckpt.read(local_checkpoint), checkpoint)
-        net.set_train(False)
-
-        stem = f"wrn{cfg.depth}_{cfg.widen_factor}_b{batch_size}"
-        final = run.root / f"{stem}{FORMATS[fmt]}"
+        net = load_network(cfg, checkpoint, topology, options)
         batch = verification_batch(batch_size)
-        temp_stem = run.root / f".{stem}.exporting-{os.getpid()}"
-        temp_file = Path(f"{temp_stem}{FORMATS[fmt]}")
-        try:
-            ms.export(net, ms.Tensor(batch), file_name=str(temp_stem), file_format=fmt)
-            expected = net(ms.Tensor(batch)).asnumpy()
-            difference = _verify(fmt, temp_file, batch, expected)
-            os.replace(temp_file, final)
-        finally:
-            temp_file.unlink(missing_ok=True)
+        expected = net(ms.Tensor(batch)).asnumpy()
+        differences = []
+
+        def produce(temp: Path) -> None:
+            ms.export(net, ms.Tensor(batch), file_name=str(temp), file_format=fmt)
+            differences.append(_verify(fmt, temp, batch, expected))
+
+        final = run.write(run.root / f"wrn{cfg.depth}_{cfg.widen_factor}_b{batch_size}{FORMATS[fmt]}", produce,
+                          suffix=FORMATS[fmt])
         sidecar = {
             "config": cfg.name, "depth": cfg.depth, "widen_factor": cfg.widen_factor, "num_classes": cfg.num_classes,
             "checkpoint": str(checkpoint), "file": final.name, "file_format": fmt,
             "input_shape": [batch_size, 3, 32, 32], "input_dtype": "float32", "input_layout": "NCHW",
             "normalisation": {"mean": cfg.mean, "std": cfg.std, "scale": "pixel / 255, then (x - mean) / std"},
             "mindspore": ms.__version__, "sha256": _sha256(final),
-            "max_abs_difference_vs_checkpoint": difference,
+            "max_abs_difference_vs_checkpoint": differences[0],
         }
         if fmt == "MINDIR":
             sidecar["runtime_note"] = RUNTIME_NOTE.format(version=ms.__version__)
-        sidecar_path = final.with_name(final.name + ".json")
-        atomic_write_json(sidecar_path, sidecar)
-        run.written(final)
-        run.written(sidecar_path)
-        log.info("exported %s (%s, max |difference| vs checkpoint %s)", run.location(final.name), fmt, difference)
+        sidecar_path = run.write_json(final.with_name(final.name + ".json"), sidecar)
+        log.info("exported %s (%s, max |difference| vs checkpoint %s)", run.location(final.name), fmt, differences[0])
         return {**sidecar, "path": run.location(final.name), "sidecar": run.location(sidecar_path.name)}
 
 

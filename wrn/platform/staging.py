@@ -17,14 +17,13 @@ import shutil
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
+from wrn.errors import CheckpointError
 from wrn.fileio import atomic_write_json
-from wrn.rundir import RunDir
-from wrn.storage import Storage, StorageError, is_remote, storage_for
+from wrn.platform.storage import Storage, StorageError, is_remote, storage_for
 
 log = logging.getLogger("wrn")
 
@@ -66,7 +65,7 @@ def launch_id() -> str:
     return f"{parent}-{start_ticks}"
 
 
-def _slot(scratch: Path, kind: str, url: str) -> Path:
+def scratch_slot(scratch: Path, kind: str, url: str) -> Path:
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
     return scratch / kind / digest
 
@@ -75,11 +74,19 @@ def stage_in(location: str, local_rank: int, options: StagingOptions, kind: str 
     """A local folder or file holding `location`: the path itself when local, else a node-local copy."""
     if not is_remote(location):
         return Path(location)  # used in place, never copied; its reader checks it
-    slot = _slot(options.scratch, kind, location)
+    slot = scratch_slot(options.scratch, kind, location)
     marker = slot.with_name(f"{slot.name}.{launch_id()}.done.json")
     if local_rank == 0:
         return _download(location, slot, marker)
     return _await(location, slot, marker, options)
+
+
+def stage_checkpoint(checkpoint: str, local_rank: int, options: StagingOptions) -> Path:
+    """A local copy of a checkpoint file (the path itself when local); a storage failure names the checkpoint."""
+    try:
+        return stage_in(checkpoint, local_rank, options, kind="checkpoint")
+    except StorageError as exc:
+        raise CheckpointError(f"checkpoint {checkpoint}: {exc}") from None
 
 
 def _download(location: str, slot: Path, marker: Path) -> Path:
@@ -157,12 +164,13 @@ class RunUploader:
         self._thread = threading.Thread(target=self._work, name="wrn-uploader", daemon=True)
         self._thread.start()
 
-    def written(self, path: Path, wait: bool = False) -> None:
-        """Queue `path` for upload; with `wait`, upload it now and raise if that fails (to fail fast at start)."""
+    def queue(self, path: Path, upload_now: bool = False) -> None:
+        """Queue `path` for upload; with `upload_now`, upload it before returning and raise if that fails (to fail
+        fast at the start of a run)."""
         relative = path.relative_to(self.local_root).as_posix()
         if not self.include(relative) or not path.is_file():
             return
-        if wait:
+        if upload_now:
             stat = path.stat()
             self.storage.upload_file(path, self.storage.join(self.remote, relative))
             with self._lock:
@@ -226,30 +234,3 @@ class RunUploader:
         finally:
             shutil.rmtree(self._snapshots, ignore_errors=True)
         log.info("uploaded the run directory to %s (%d files at the end)", self.remote, len(changed))
-
-
-@contextmanager
-def open_run(train_url: str, rank: int, options: StagingOptions) -> Iterator[RunDir]:
-    """The run directory for `train_url`: the folder itself when local; when remote, a node-local folder (one per
-    launch, so leftovers of an earlier launch are never uploaded) mirrored to train_url while the run goes on.
-    Rank 0 uploads the shared files, every other rank only its own logs/rank_N/."""
-    if not is_remote(train_url):
-        yield RunDir.open(train_url, rank)
-        return
-    slot = _slot(options.scratch, "runs", train_url)
-    run = RunDir.open(slot.with_name(f"{slot.name}-{launch_id()}"), rank, remote=train_url.rstrip("/"))
-    own_logs = f"logs/rank_{rank}/"
-    uploader = RunUploader(run.root, train_url, include=(lambda rel: not rel.startswith("logs/rank_")) if rank == 0
-                           else (lambda rel: rel.startswith(own_logs)))
-    run.listeners.append(uploader.written)
-    finished = False
-    try:
-        yield run
-        finished = True
-    finally:
-        try:
-            uploader.finish()
-        except StorageError as exc:
-            if finished:
-                raise
-            log.error("%s", exc)  # the run already failed: report its own error, not this one

@@ -20,18 +20,26 @@ _META_KEYS = tuple(_PREFIX + f for f in _FIELDS)
 
 @dataclass(frozen=True)
 class TrainState:
+    """Where a run stands after `epoch` epochs; stored in every checkpoint so resume continues exactly there."""
+
     epoch: int
     global_step: int
     steps_per_epoch: int
-    best_top1: float
-    best_epoch: int
+    best_top1: float = -1.0
+    best_epoch: int = 0
+
+
+def write(path: Path, cell: nn.Cell, state: TrainState | None = None) -> None:
+    """Write `cell`'s parameters (for a train network: weights, optimizer moments, global step, loss scale) and the
+    run's position to `path` as it is (RunDir.write makes it atomic)."""
+    append = {} if state is None else {_PREFIX + f: getattr(state, f) for f in _FIELDS}
+    ms.save_checkpoint(cell, str(path), append_dict=append)
 
 
 def save(path: Path, cell: nn.Cell, state: TrainState | None = None) -> None:
-    """Write `cell`'s parameters (for a train network: weights, optimizer moments, global step, loss scale)."""
-    append = {} if state is None else {_PREFIX + f: getattr(state, f) for f in _FIELDS}
+    """`write`, atomically, outside a run directory."""
     with atomic_path(path, suffix=".ckpt") as tmp:
-        ms.save_checkpoint(cell, str(tmp), append_dict=append)
+        write(tmp, cell, state)
 
 
 def read(path: Path | str) -> dict[str, Any]:

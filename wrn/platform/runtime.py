@@ -18,6 +18,7 @@ from typing import Mapping
 import mindspore as ms
 
 from wrn.errors import WrnError
+from wrn.values import env_number
 
 log = logging.getLogger("wrn")
 
@@ -55,15 +56,7 @@ class Topology:
 
 
 def _int(env: Mapping[str, str], name: str, default: int | None = None) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        if default is None:
-            raise LaunchError(f"environment variable {name} is not set")
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise LaunchError(f"environment variable {name}={raw!r} is not an integer") from None
+    return env_number(env, name, default, int, error=LaunchError)
 
 
 def detect_launch(env: Mapping[str, str] | None = None, rank_table_timeout: float = 600.0) -> Topology:
@@ -208,14 +201,13 @@ def set_device(target: str, device_id: int | None = None) -> None:
 _configured: Topology | None = None
 
 
-def setup(cfg) -> Topology:
+def setup(device_target: str = "auto") -> Topology:
     """Graph mode, the device, and (for a world larger than one) collectives with data-parallel gradient averaging.
 
     Idempotent: a second call in the same process returns the first result (init() may run only once).
     """
     global _configured
-    ms.set_seed(cfg.seed)
-    target = available_device() if cfg.device_target == "auto" else cfg.device_target
+    target = available_device() if device_target == "auto" else device_target
     if _configured is not None:
         if _configured.device_target != target:
             raise LaunchError(f"device_target {target} requested, but this process already runs on "
@@ -257,16 +249,10 @@ def warn_if_slow_cpu_build(target: str) -> None:
     """One line when this CPU build runs 3x3 convolutions through the slow reference kernel (measured, ~0.1 s)."""
     if target != "CPU":
         return
-    from wrn.perfcheck import conv_ratio
+    from wrn.platform.perfcheck import conv_ratio
 
     probe = conv_ratio(batch=8, repeats=1) if version_tuple(ms.__version__) >= SLOW_CPU_CONV_FROM else None
     if probe is not None and probe["slow"]:
         log.warning("MindSpore %s on this CPU runs 3x3 convolutions %.0fx slower than 1x1 ones (oneDNN reference "
                     "kernel; ~100x slower training than 2.8.0): install mindspore==2.8.0 for CPU training",
                     ms.__version__, probe["ratio"])
-
-
-def amp_level(cfg, topology: Topology) -> str:
-    if cfg.amp_level != "auto":
-        return cfg.amp_level
-    return "O0" if topology.device_target == "CPU" else "O2"

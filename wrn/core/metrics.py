@@ -1,10 +1,9 @@
-"""Top-1 / top-5 over a whole evaluation pipeline, counting every image exactly once."""
+"""Top-1 / top-5 / loss counts over a whole evaluation pipeline, every image counted exactly once."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -28,11 +27,9 @@ class EvalCounts:
     def top5(self) -> float:
         return self.correct5 / self.images if self.images else 0.0
 
-    def summed_over_ranks(self) -> "EvalCounts":
-        from wrn.runtime import all_reduce_sum
-
-        correct1, correct5, images, loss_sum = all_reduce_sum([self.correct1, self.correct5, self.images,
-                                                               self.loss_sum])
+    def summed(self, reduce: Callable[[list[float]], list[float]]) -> "EvalCounts":
+        """The counts summed by `reduce` (e.g. an all-reduce over the data-parallel ranks)."""
+        correct1, correct5, images, loss_sum = reduce([self.correct1, self.correct5, self.images, self.loss_sum])
         return EvalCounts(round(correct1), round(correct5), round(images), loss_sum)
 
     def as_dict(self) -> dict:
@@ -62,34 +59,3 @@ def evaluate(net, dataset) -> EvalCounts:
     finally:
         net.set_train(was_training)
     return counts
-
-
-def evaluate_checkpoint(cfg, data_url: str, checkpoint: str, output: str | None = None) -> dict:
-    """Build the network of `cfg`, load `checkpoint` and evaluate it on the eval split of `data_url`."""
-    from wrn import checkpoint as ckpt
-    from wrn import runtime
-    from wrn.data import create_dataset, find_layout
-    from wrn.errors import CheckpointError
-    from wrn.staging import StagingOptions, stage_in
-    from wrn.storage import StorageError
-    from wrn.fileio import atomic_write_json
-    from wrn.model import create_model
-
-    topology = runtime.setup(cfg)
-    options = StagingOptions.from_env()
-    layout = find_layout(stage_in(data_url, topology.local_rank, options))
-    try:
-        local_checkpoint = stage_in(checkpoint, topology.local_rank, options, kind="checkpoint")
-    except StorageError as exc:
-        raise CheckpointError(f"checkpoint {checkpoint}: {exc}") from None
-    params = ckpt.read(local_checkpoint)
-    net = create_model(cfg)
-    ckpt.load_into(net, params, checkpoint)
-    start = time.perf_counter()
-    counts = evaluate(net, create_dataset(cfg, layout, train=False))
-    result = {**counts.as_dict(), "seconds": round(time.perf_counter() - start, 3), "checkpoint": str(checkpoint),
-              "data_url": str(data_url), "config": cfg.name, "device": topology.device_target}
-    if output:
-        atomic_write_json(Path(output), result)
-    return result
-

@@ -5,6 +5,6 @@ from __future__ import annotations
 import mindspore.nn as nn
 
 
-def create_loss(cfg) -> nn.Cell:
+def create_loss(*, label_smoothing: float = 0.0) -> nn.Cell:
     """Target (1 - eps) on the true class plus eps / num_classes on every class (Szegedy et al., 2016)."""
-    return nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing, reduction="mean")
+    return nn.CrossEntropyLoss(label_smoothing=label_smoothing, reduction="mean")

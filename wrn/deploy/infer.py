@@ -27,7 +27,7 @@ class InferError(WrnError):
 
 
 def preprocess(cfg, data_url: str, output: Path, batch_size: int = 1) -> dict:
-    from wrn.data import find_layout, read_records
+    from wrn.core.data import find_layout, read_records
 
     layout = find_layout(data_url)
     images, labels = read_records([layout.eval_file])
@@ -59,7 +59,7 @@ def run_mindir(mindir: Path, input_dir: Path, output: Path) -> dict:
     import mindspore as ms
     import mindspore.nn as nn
 
-    from wrn.runtime import set_device
+    from wrn.platform.runtime import set_device
 
     if not mindir.is_file():
         raise InferError(f"MINDIR {mindir} does not exist")
@@ -108,7 +108,7 @@ def format_latency(stats: dict, batch_size: int) -> str:
 
 def postprocess(result_dir: Path, label_dir: Path, output: Path, num_classes: int = 10) -> dict:
     """Top-1/top-5 over every labelled image; fails on a missing or wrongly sized result file."""
-    from wrn.evaluate import EvalCounts, count_correct
+    from wrn.core.metrics import EvalCounts, count_correct
 
     counts = EvalCounts()
     for label_file in input_files(label_dir):

@@ -1,4 +1,5 @@
-"""Training callbacks: step logging with throughput, and the per-epoch record (eval, checkpoints, metrics, curves)."""
+"""Training callbacks: `StepLogger` (step lines, throughput, the epoch's figures as `EpochStats`) and `EpochEnd`
+(the explicit end of an epoch: evaluate when due -> metrics record -> checkpoints -> curves)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,16 @@ import json
 import logging
 import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
 from mindspore.train import Callback
 
-from wrn import checkpoint as ckpt
-from wrn.curves import can_plot, plot_curves
-from wrn.evaluate import EvalCounts
-from wrn.fileio import append_line
-from wrn.rundir import RunDir
+from wrn.core.metrics import EvalCounts
+from wrn.run.curves import CurvesPlotter
+from wrn.run.rundir import RunDir
+from wrn.run.saver import CheckpointSaver
 
 log = logging.getLogger("wrn")
 
@@ -30,9 +29,35 @@ def loss_value(net_outputs) -> float:
     return float(net_outputs.asnumpy())
 
 
+@dataclass(frozen=True)
+class EpochStats:
+    """One epoch's training figures (the first columns of its metrics.jsonl record)."""
+
+    epoch: int
+    global_step: int
+    train_loss: float
+    lr: float
+    epoch_seconds: float
+    step_seconds: float
+    images_per_second: float
+
+
+@dataclass(frozen=True)
+class EvalSchedule:
+    """Evaluate from `start` every `interval` epochs, and always after the last epoch."""
+
+    start: int
+    interval: int
+    epochs: int
+
+    def due(self, epoch: int) -> bool:
+        on_interval = epoch >= self.start and (epoch - self.start) % self.interval == 0
+        return on_interval or epoch == self.epochs
+
+
 class StepLogger(Callback):
     """One log line every `log_interval` steps (epoch, step, loss, lr, images/s); a progress bar on a TTY when tqdm is
-    installed."""
+    installed. `epoch_stats` gives the running epoch's figures at any moment."""
 
     def __init__(self, lrs: np.ndarray, steps_per_epoch: int, epochs: int, images_per_step: int,
                  log_interval: int, global_step: int, progress_bar: bool | None = None) -> None:
@@ -48,6 +73,13 @@ class StepLogger(Callback):
     @property
     def lr(self) -> float:
         return float(self.lrs[min(max(self.global_step - 1, 0), len(self.lrs) - 1)])
+
+    def epoch_stats(self, epoch: int) -> EpochStats:
+        seconds = time.perf_counter() - self.epoch_start
+        return EpochStats(epoch=epoch, global_step=self.global_step,
+                          train_loss=self.loss_sum / max(self.steps_in_epoch, 1), lr=self.lr,
+                          epoch_seconds=round(seconds, 3), step_seconds=round(self.step_seconds, 3),
+                          images_per_second=round(self.steps_in_epoch * self.images_per_step / max(seconds, 1e-9), 1))
 
     def on_train_epoch_begin(self, run_context) -> None:
         self.epoch_start = self.interval_start = time.perf_counter()
@@ -91,81 +123,41 @@ class StepLogger(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        self.epoch_seconds = time.perf_counter() - self.epoch_start
-        self.epoch_loss = self.loss_sum / max(self.steps_in_epoch, 1)
 
 
-class EpochRecorder(Callback):
-    """After each epoch: evaluate when due, then metrics.jsonl, best/last/periodic checkpoints and curves.png.
+class EpochEnd(Callback):
+    """The end of each epoch, in this order: evaluate when due, the metrics record (kept in `records`; rank 0 appends
+    it to metrics.jsonl), checkpoints (`saver`, rank 0 only), curves.png.
 
     The metrics line is written before last.ckpt, so a crash between the two is healed on resume by dropping
     records newer than the checkpoint; nothing newer than last.ckpt ever survives a resume.
     """
 
-    def __init__(self, cfg, run: RunDir, net, train_network, evaluate: Callable[[], EvalCounts],
-                 steps: StepLogger, state: ckpt.TrainState, is_main: bool, records: list[dict]) -> None:
+    def __init__(self, run: RunDir, steps: StepLogger, evaluate: Callable[[], EvalCounts], schedule: EvalSchedule,
+                 saver: CheckpointSaver | None, records: list[dict]) -> None:
         super().__init__()
-        self.cfg, self.run, self.net, self.train_network = cfg, run, net, train_network
-        self.evaluate, self.steps, self.state, self.is_main = evaluate, steps, state, is_main
+        self.run, self.steps, self.evaluate, self.schedule, self.saver = run, steps, evaluate, schedule, saver
         self.records = records
-        self.keep = cfg.keep_checkpoint_max
-        # curves.png is drawn off the training thread (~0.35 s per drawing); on_train_end draws the final one.
-        plotting = is_main and can_plot()
-        if is_main and not plotting:
-            log.info("matplotlib is not installed: curves.png is skipped (metrics.jsonl has every figure)")
-        self._plotter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wrn-curves") if plotting else None
-        self._plot_pending: Future | None = None
-
-    def due_for_eval(self, epoch: int) -> bool:
-        cfg = self.cfg
-        started = epoch >= cfg.eval_start_epoch
-        on_interval = (epoch - cfg.eval_start_epoch) % cfg.eval_interval == 0
-        return (started and on_interval) or epoch == cfg.epochs
+        self.plotter = CurvesPlotter(run) if saver is not None else None
 
     def on_train_epoch_end(self, run_context) -> None:
         epoch = run_context.original_args().cur_epoch_num
-        record = {"epoch": epoch, "global_step": self.steps.global_step, "train_loss": self.steps.epoch_loss,
-                  "lr": self.steps.lr, "epoch_seconds": round(self.steps.epoch_seconds, 3),
-                  "step_seconds": round(self.steps.step_seconds, 3),
-                  "images_per_second": round(self.steps.steps_per_epoch * self.steps.images_per_step
-                                             / max(self.steps.epoch_seconds, 1e-9), 1),
+        record = {**asdict(self.steps.epoch_stats(epoch)),
                   "top1": None, "top5": None, "eval_loss": None, "eval_images": None}
-        if self.due_for_eval(epoch):
+        if self.schedule.due(epoch):
             start = time.perf_counter()
             counts = self.evaluate()
             record.update(top1=counts.top1, top5=counts.top5, eval_loss=counts.as_dict()["loss"],
                           eval_images=counts.images, eval_seconds=round(time.perf_counter() - start, 3))
             log.info("epoch %d eval: top1 %.4f top5 %.4f over %d images", epoch, counts.top1, counts.top5, counts.images)
-        improved = record["top1"] is not None and record["top1"] > self.state.best_top1
-        if improved:
-            self.state = replace(self.state, best_top1=record["top1"], best_epoch=epoch)
-        self.state = replace(self.state, epoch=epoch, global_step=self.steps.global_step)
         self.records.append(record)
-        self.run.written(self.run.log)
-        if not self.is_main:
+        self.run.publish_log()
+        if self.saver is None:
             return
-        append_line(self.run.metrics, json.dumps(record, sort_keys=True))
-        self.run.written(self.run.metrics)
-        if improved:
-            ckpt.save(self.run.best_ckpt, self.net, self.state)
-            self.run.written(self.run.best_ckpt)
-        ckpt.save(self.run.last_ckpt, self.train_network, self.state)
-        self.run.written(self.run.last_ckpt)
-        if self.keep:
-            ckpt.save(self.run.epoch_ckpt(epoch), self.net, self.state)
-            self.run.written(self.run.epoch_ckpt(epoch))
-            for old in self.run.periodic_ckpts()[: -self.keep]:
-                old.unlink()  # only this run's own periodic checkpoints: never user data
-        if self._plotter is not None and (self._plot_pending is None or self._plot_pending.done()):
-            self._plot_pending = self._plotter.submit(self._draw, list(self.records))
-
-    def _draw(self, records: list[dict]) -> None:
-        plot_curves(records, self.run.curves)
-        self.run.written(self.run.curves)
+        self.run.append_line(self.run.metrics, json.dumps(record, sort_keys=True))
+        self.saver.save(epoch, record["global_step"], record["top1"])
+        self.plotter.update(self.records)
 
     def on_train_end(self, run_context) -> None:
-        if self._plotter is None:
-            return
-        self._plotter.shutdown(wait=True)
-        if self.records:
-            self._draw(self.records)
+        if self.plotter is not None:
+            self.plotter.finish(self.records)

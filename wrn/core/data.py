@@ -7,9 +7,7 @@ rejects partial, sharded or generated sets, so files are read here and fed throu
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import sys
 import tarfile
 import tempfile
 import urllib.request
@@ -127,11 +125,13 @@ class _Records:
         return len(self.labels)
 
 
-def create_dataset(cfg, layout: Layout, train: bool, rank: int = 0, world_size: int = 1):
-    """Batched pipeline of (float32 NCHW normalised image, int32 label).
+def create_dataset(layout: Layout, *, train: bool, batch_size: int, mean: Sequence[float], std: Sequence[float],
+                   seed: int, num_workers: int = 2, crop_padding: int = 0, random_flip: bool = False, rank: int = 0,
+                   world_size: int = 1):
+    """Batched pipeline of (float32 NCHW normalised image, int32 label); `mean`/`std` per RGB channel in [0, 1].
 
     Training: seeded shuffle, shard `rank` of `world_size`, random crop with padding, optional flip, full batches.
-    Evaluation: every image exactly once across the shards, last partial batch kept.
+    Evaluation: every image exactly once across the shards, last partial batch kept; never augmented.
     """
     import mindspore as ms
     import mindspore.dataset as ds
@@ -139,7 +139,7 @@ def create_dataset(cfg, layout: Layout, train: bool, rank: int = 0, world_size: 
     import mindspore.dataset.vision as vision
 
     images, labels = read_records(layout.train_files if train else (layout.eval_file,))
-    ds.config.set_seed(cfg.seed)
+    ds.config.set_seed(seed)
     if train:
         # MindSpore's sharding gives every rank the same number of samples (so steps stay in lockstep).
         dataset = ds.GeneratorDataset(_Records(images, labels), ["image", "label"], shuffle=True,
@@ -151,14 +151,13 @@ def create_dataset(cfg, layout: Layout, train: bool, rank: int = 0, world_size: 
                                       ["image", "label"], shuffle=False, python_multiprocessing=False)
     ops = []
     if train:
-        ops.append(vision.RandomCrop(32, padding=cfg.crop_padding) if cfg.crop_padding else vision.RandomCrop(32))
-        if cfg.random_flip:
+        ops.append(vision.RandomCrop(32, padding=crop_padding) if crop_padding else vision.RandomCrop(32))
+        if random_flip:
             ops.append(vision.RandomHorizontalFlip())
-    ops += [vision.Normalize([m * 255 for m in cfg.mean], [s * 255 for s in cfg.std]), vision.HWC2CHW()]
-    dataset = dataset.map(ops, "image", num_parallel_workers=cfg.num_workers)
+    ops += [vision.Normalize([m * 255 for m in mean], [s * 255 for s in std]), vision.HWC2CHW()]
+    dataset = dataset.map(ops, "image", num_parallel_workers=num_workers)
     dataset = dataset.map(transforms.TypeCast(ms.int32), "label")
-    batch = cfg.batch_size if train else cfg.eval_batch_size
-    return dataset.batch(batch, drop_remainder=train)
+    return dataset.batch(batch_size, drop_remainder=train)
 
 
 # ---- official archive ---------------------------------------------------------------------------------------------
@@ -226,34 +225,3 @@ def make_demo(dest: Path, eval_every: int = 5) -> Layout:
     write_records(dest / "train" / TRAIN_FILES[0], images[~is_eval], labels[~is_eval])
     write_records(dest / "eval" / EVAL_FILE, images[is_eval], labels[is_eval])
     return find_layout(dest)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m wrn.data", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    get = sub.add_parser("download", help="fetch the official CIFAR-10 binary archive into DIR/train + DIR/eval")
-    get.add_argument("dir", type=Path)
-    get.add_argument("--url", default=OFFICIAL_URL, help="a mirror of cifar-10-binary.tar.gz")
-    get.add_argument("--md5", default=OFFICIAL_MD5)
-    demo = sub.add_parser("make-demo", help="write the scikit-learn digits as a CIFAR-10-format set into DIR")
-    demo.add_argument("dir", type=Path)
-    check = sub.add_parser("check", help="check the layout and every file of a data folder")
-    check.add_argument("dir", type=Path)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "download":
-            layout = download(args.dir, args.url, args.md5)
-        elif args.command == "make-demo":
-            layout = make_demo(args.dir)
-        else:
-            layout = find_layout(args.dir)
-    except WrnError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    train_count = sum(check_file(p) for p in layout.train_files)
-    print(f"{layout.root}: {layout.style} layout, {train_count} training and {check_file(layout.eval_file)} eval images")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -68,8 +68,9 @@ class WideResNet(nn.Cell):
         return self.fc(ops.mean(out, (2, 3)))
 
 
-def create_model(cfg) -> WideResNet:
-    return WideResNet(cfg.depth, cfg.widen_factor, cfg.num_classes, cfg.dropout)
+def create_model(*, depth: int, widen_factor: int, num_classes: int = 10, dropout: float = 0.0) -> WideResNet:
+    """WRN-`depth`-`widen_factor` as in the paper (depth = 6n + 4), dropout between a block's two convolutions."""
+    return WideResNet(depth, widen_factor, num_classes, dropout)
 
 
 def count_trainable_parameters(net: nn.Cell) -> int:

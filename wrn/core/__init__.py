@@ -1,0 +1,1 @@
+"""The ML core: the network, CIFAR data, schedules, loss, optimizer and metrics; explicit arguments, no config."""

@@ -1,0 +1,1 @@
+"""Where a run executes: launch topology and devices, storage (local, OBS, MoXing), staging, ModelArts jobs."""

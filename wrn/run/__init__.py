@@ -1,0 +1,1 @@
+"""One training or evaluation run: its directory, checkpoints, callbacks, the epoch loop."""

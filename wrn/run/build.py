@@ -1,0 +1,100 @@
+"""The one place where the config meets the core: each factory is called with exactly the keys it needs.
+
+`build_trainer` is what training (and bench/) runs; `load_network` is the checked network of a checkpoint that
+evaluation, export and bench use. Everything below `wrn.core` takes explicit arguments, never the config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+from mindspore.train import Model
+from mindspore.train.loss_scale_manager import DynamicLossScaleManager, FixedLossScaleManager
+
+from wrn.config import Config
+from wrn.core.data import Layout, create_dataset
+from wrn.core.loss import create_loss
+from wrn.core.model import WideResNet, create_model
+from wrn.core.optim import create_optimizer
+from wrn.core.schedule import learning_rates, peak_lr
+from wrn.errors import ConfigError
+from wrn.platform import runtime
+from wrn.platform.staging import StagingOptions, stage_checkpoint
+from wrn.run import checkpoint as ckpt
+
+
+def setup_runtime(cfg: Config) -> runtime.Topology:
+    """The process's device and topology for `cfg`, with the global seed set."""
+    ms.set_seed(cfg.seed)
+    return runtime.setup(cfg.device_target)
+
+
+def build_network(cfg: Config) -> WideResNet:
+    return create_model(depth=cfg.depth, widen_factor=cfg.widen_factor, num_classes=cfg.num_classes,
+                        dropout=cfg.dropout)
+
+
+def build_dataset(cfg: Config, layout: Layout, *, train: bool, rank: int = 0, world_size: int = 1):
+    """The train pipeline (augmented, sharded) or the eval pipeline (every image once over the ranks)."""
+    common = dict(mean=cfg.mean, std=cfg.std, seed=cfg.seed, num_workers=cfg.num_workers, rank=rank,
+                  world_size=world_size)
+    if train:
+        return create_dataset(layout, train=True, batch_size=cfg.batch_size, crop_padding=cfg.crop_padding,
+                              random_flip=cfg.random_flip, **common)
+    return create_dataset(layout, train=False, batch_size=cfg.eval_batch_size, **common)
+
+
+def run_peak_lr(cfg: Config, world_size: int) -> float:
+    return peak_lr(cfg.lr, cfg.lr_scaling, world_size)
+
+
+def build_schedule(cfg: Config, steps_per_epoch: int, world_size: int = 1) -> np.ndarray:
+    return learning_rates(lr=run_peak_lr(cfg, world_size), epochs=cfg.epochs, steps_per_epoch=steps_per_epoch,
+                          schedule=cfg.lr_schedule, milestones=cfg.lr_milestones, gamma=cfg.lr_gamma,
+                          min_lr=cfg.min_lr, warmup_epochs=cfg.warmup_epochs)
+
+
+def amp_level(cfg: Config, device_target: str) -> str:
+    """`auto`: full precision on CPU (no float16 kernels worth having), O2 on Ascend and GPU."""
+    if cfg.amp_level != "auto":
+        return cfg.amp_level
+    return "O0" if device_target == "CPU" else "O2"
+
+
+@dataclass(frozen=True)
+class Trainer:
+    net: WideResNet
+    model: Model
+    lrs: np.ndarray
+
+
+def build_trainer(cfg: Config, steps_per_epoch: int, topology: runtime.Topology) -> Trainer:
+    """The network, its per-step learning rates and the MindSpore Model (loss, optimizer, loss scale, AMP)."""
+    if cfg.loss_scale_type == "dynamic" and topology.device_target == "CPU":
+        raise ConfigError("config key 'loss_scale_type' has value 'dynamic', expected 'fixed' on CPU "
+                          "(MindSpore supports a dynamic loss scale on Ascend and GPU only)")
+    if cfg.loss_scale_type == "dynamic":
+        manager, optimizer_scale = DynamicLossScaleManager(init_loss_scale=cfg.loss_scale), 1.0
+    else:
+        manager, optimizer_scale = FixedLossScaleManager(cfg.loss_scale, drop_overflow_update=False), cfg.loss_scale
+    net = build_network(cfg)
+    lrs = build_schedule(cfg, steps_per_epoch, topology.world_size)
+    optimizer = create_optimizer(net, lrs, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                                 weight_decay=cfg.weight_decay, loss_scale=optimizer_scale)
+    model = Model(net, loss_fn=create_loss(label_smoothing=cfg.label_smoothing), optimizer=optimizer,
+                  loss_scale_manager=manager, amp_level=amp_level(cfg, topology.device_target))
+    return Trainer(net=net, model=model, lrs=lrs)
+
+
+def load_network(cfg: Config, checkpoint: str | Path, topology: runtime.Topology,
+                 options: StagingOptions | None = None) -> WideResNet:
+    """The network of `cfg` with the weights of `checkpoint` (a local path or obs://), in inference mode; a
+    checkpoint of another architecture is an error naming the first parameter that does not fit."""
+    local = stage_checkpoint(str(checkpoint), topology.local_rank, options or StagingOptions.from_env())
+    net = build_network(cfg)
+    ckpt.load_into(net, ckpt.read(local), checkpoint)
+    net.set_train(False)
+    return net

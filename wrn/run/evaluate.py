@@ -1,0 +1,28 @@
+"""evaluate_checkpoint(cfg, data_url, checkpoint): top-1/top-5 of a checkpoint (local or obs://) on the eval split."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from wrn.config import Config
+from wrn.core.data import find_layout
+from wrn.core.metrics import evaluate
+from wrn.fileio import atomic_write_json
+from wrn.platform.staging import StagingOptions, stage_in
+from wrn.run.build import build_dataset, load_network, setup_runtime
+
+
+def evaluate_checkpoint(cfg: Config, data_url: str, checkpoint: str, output: str | None = None) -> dict:
+    """Build the network of `cfg`, load `checkpoint` and evaluate it on every image of data_url's eval split."""
+    topology = setup_runtime(cfg)
+    options = StagingOptions.from_env()
+    layout = find_layout(stage_in(data_url, topology.local_rank, options))
+    net = load_network(cfg, checkpoint, topology, options)
+    start = time.perf_counter()
+    counts = evaluate(net, build_dataset(cfg, layout, train=False))
+    result = {**counts.as_dict(), "seconds": round(time.perf_counter() - start, 3), "checkpoint": str(checkpoint),
+              "data_url": str(data_url), "config": cfg.name, "device": topology.device_target}
+    if output:
+        atomic_write_json(Path(output), result)
+    return result

@@ -1,0 +1,147 @@
+"""The run directory (train_url): its fixed file names, and every write into it.
+
+Each write is atomic (a temp file in the same folder, renamed when complete) and then reported to the listeners
+(the uploader of a remote train_url), so a file is uploaded as soon as it is whole and no writer has to remember to
+say so. train.log is the one file written by someone else (the logging handler): `publish_log` reports it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from wrn.errors import RunDirError
+from wrn.fileio import append_line, atomic_path
+from wrn.platform.staging import RunUploader, StagingOptions, launch_id, scratch_slot
+from wrn.platform.storage import StorageError, is_remote
+
+log = logging.getLogger("wrn")
+
+# A listener hears (path, upload_now): upload_now asks for the upload to happen before the write returns.
+Listener = Callable[[Path, bool], None]
+
+
+@dataclass
+class RunDir:
+    """`root` is local; `remote` is the obs:// train_url it is mirrored to, if any. `rank` picks the log file."""
+
+    root: Path
+    rank: int = 0
+    remote: str = ""
+    listeners: list[Listener] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, path: str | Path, rank: int = 0, remote: str = "") -> "RunDir":
+        """Create the folder if needed and prove it is writable before any training work starts."""
+        root = Path(path).expanduser()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            probe = root / f".write-test-{uuid.uuid4().hex}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise RunDirError(f"train_url {root} is not a writable folder: {exc.strerror or exc}") from None
+        return cls(root.resolve(), rank, remote)
+
+    config = property(lambda self: self.root / "config.yaml")
+    metrics = property(lambda self: self.root / "metrics.jsonl")
+    log = property(lambda self: self.root / "train.log" if self.rank == 0
+                   else self.root / "logs" / f"rank_{self.rank}" / "train.log")
+    last_ckpt = property(lambda self: self.root / "ckpt" / "last.ckpt")
+    best_ckpt = property(lambda self: self.root / "ckpt" / "best.ckpt")
+    curves = property(lambda self: self.root / "curves.png")
+    summary = property(lambda self: self.root / "summary.json")
+
+    def epoch_ckpt(self, epoch: int) -> Path:
+        return self.root / "ckpt" / f"epoch_{epoch:04d}.ckpt"
+
+    def periodic_ckpts(self) -> list[Path]:
+        return sorted((self.root / "ckpt").glob("epoch_[0-9][0-9][0-9][0-9].ckpt"))
+
+    # ---- writing --------------------------------------------------------------------------------------------------
+
+    def write(self, path: Path, produce: Callable[[Path], None], suffix: str = "", upload_now: bool = False) -> Path:
+        """Create `path` by `produce(temp_path)`; the temp file (ending in `suffix`, for writers that insist on an
+        extension) replaces `path` only when `produce` returns."""
+        with atomic_path(path, suffix=suffix) as temp:
+            produce(temp)
+        self._published(path, upload_now)
+        return path
+
+    def write_text(self, path: Path, text: str, upload_now: bool = False) -> Path:
+        return self.write(path, lambda temp: temp.write_text(text, encoding="utf-8"), upload_now=upload_now)
+
+    def write_json(self, path: Path, obj: Any) -> Path:
+        return self.write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+    def append_line(self, path: Path, line: str) -> None:
+        """One complete line in a single write (metrics.jsonl), so a reader never sees half a record."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        append_line(path, line)
+        self._published(path)
+
+    def link(self, source: Path, path: Path) -> Path:
+        """`path` with the content of `source` (a finished file of this run): a hard link, else a copy."""
+        def produce(temp: Path) -> None:
+            temp.unlink()
+            try:
+                os.link(source, temp)
+            except OSError:
+                shutil.copyfile(source, temp)
+
+        return self.write(path, produce, suffix=path.suffix)
+
+    def remove(self, path: Path) -> None:
+        """Only the run's own files that its policy retires (old periodic checkpoints); never user data."""
+        path.unlink(missing_ok=True)
+
+    def publish_log(self) -> None:
+        if self.log.is_file():
+            self._published(self.log)
+
+    def _published(self, path: Path, upload_now: bool = False) -> None:
+        for listener in self.listeners:
+            listener(path, upload_now)
+
+    # ---- naming ---------------------------------------------------------------------------------------------------
+
+    def location(self, relative: str) -> str:
+        """Where `relative` lives for the user: below the remote train_url when there is one."""
+        return f"{self.remote}/{relative}" if self.remote else str(self.root / relative)
+
+    def __str__(self) -> str:
+        return self.remote or str(self.root)
+
+
+@contextmanager
+def open_run(train_url: str, rank: int, options: StagingOptions) -> Iterator[RunDir]:
+    """The run directory for `train_url`: the folder itself when local; when remote, a node-local folder (one per
+    launch, so leftovers of an earlier launch are never uploaded) mirrored to train_url while the run goes on.
+    Rank 0 uploads the shared files, every other rank only its own logs/rank_N/."""
+    if not is_remote(train_url):
+        yield RunDir.open(train_url, rank)
+        return
+    folder = scratch_slot(options.scratch, "runs", train_url)
+    run = RunDir.open(folder.with_name(f"{folder.name}-{launch_id()}"), rank, remote=train_url.rstrip("/"))
+    own_logs = f"logs/rank_{rank}/"
+    uploader = RunUploader(run.root, train_url, include=(lambda rel: not rel.startswith("logs/rank_")) if rank == 0
+                           else (lambda rel: rel.startswith(own_logs)))
+    run.listeners.append(uploader.queue)
+    finished = False
+    try:
+        yield run
+        finished = True
+    finally:
+        try:
+            uploader.finish()
+        except StorageError as exc:
+            if finished:
+                raise
+            log.error("%s", exc)  # the run already failed: report its own error, not this one

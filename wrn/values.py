@@ -1,0 +1,48 @@
+"""Reading values given as text (environment variables, --key=value, job files): one rule each for booleans and
+numbers, so `1`, `true` and `yes` mean the same everywhere."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, TypeVar
+
+from wrn.errors import WrnError
+
+TRUE_WORDS = frozenset({"true", "1", "yes"})
+FALSE_WORDS = frozenset({"false", "0", "no"})
+Number = TypeVar("Number", int, float)
+
+
+def parse_bool(text: str) -> bool:
+    """true/false, 1/0, yes/no in any case; anything else raises ValueError."""
+    word = text.strip().lower()
+    if word not in TRUE_WORDS | FALSE_WORDS:
+        raise ValueError(text)
+    return word in TRUE_WORDS
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool, error: Callable[[str], WrnError] = WrnError) -> bool:
+    raw = env.get(name, "")
+    if raw.strip() == "":
+        return default
+    try:
+        return parse_bool(raw)
+    except ValueError:
+        raise error(f"environment variable {name}={raw!r}: expected true/false, 1/0 or yes/no") from None
+
+
+def env_number(env: Mapping[str, str], name: str, default: Number | None, kind: Callable[[str], Number] = int,
+               minimum: Number | None = None, error: Callable[[str], WrnError] = WrnError) -> Number:
+    """`env[name]` as `kind`; unset or empty gives `default` (None: required). Errors name the variable."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        if default is None:
+            raise error(f"environment variable {name} is not set")
+        return default
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        raise error(f"environment variable {name}={raw!r} is not {'an integer' if kind is int else 'a number'}") \
+            from None
+    if minimum is not None and value < minimum:
+        raise error(f"environment variable {name}={raw!r}: expected a value >= {minimum}")
+    return value
