@@ -13,18 +13,23 @@ from typing import Callable, Sequence
 # MindSpore's C++ logger prints every WARNING to stderr; keep errors only unless the user asked for more.
 os.environ.setdefault("GLOG_v", "3")
 
-from wrn.errors import WrnError  # noqa: E402
-
+from wrn import signals  # noqa: E402
+from wrn.errors import Stopped, WrnError  # noqa: E402
 
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
-    """Run `main`; a user error becomes one line on stderr and exit status 2 (no traceback)."""
+    """Run `main`; a user error becomes one line on stderr and exit status 2 (no traceback). SIGINT and SIGTERM
+    (ModelArts stops a job with SIGTERM) end it with 130 / 143 and one line saying what was kept."""
+    signals.install()
     try:
         return main(argv)
     except WrnError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Stopped as stop:
+        print(f"stopped by {stop.signal_name}" + (f": {stop.kept}" if stop.kept else ""), file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("stopped by SIGINT", file=sys.stderr)
         return 130
 
 
@@ -46,14 +51,30 @@ def split_overrides(rest: Sequence[str]) -> list[str]:
     return out
 
 
+def location(text: str) -> str:
+    """A path or obs:// URL argument; an empty one would silently mean the working directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty: give a folder, a file or an obs:// URL (an empty path would mean "
+                                         "the working directory)")
+    return text
+
+
 def _train_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Train a WideResNet; any --key=value overrides the recipe.",
                                      allow_abbrev=False)
     parser.add_argument("--config", default="wrn40_10", help="recipe name (wrn40_10, wrn28_10, wrn16_4, demo) or YAML path")
-    parser.add_argument("--data_url", required=True, help="CIFAR-10 binary folder")
-    parser.add_argument("--train_url", required=True, help="run directory (created if needed)")
-    parser.add_argument("--resume", default="", help="'auto' (continue train_url's ckpt/last.ckpt if any) or a checkpoint")
+    parser.add_argument("--data_url", required=True, type=location, help="CIFAR-10 binary folder")
+    parser.add_argument("--train_url", required=True, type=location, help="run directory (created if needed)")
+    parser.add_argument("--resume", action="append", default=[],
+                        help="'auto' (continue train_url's ckpt/last.ckpt if any) or a checkpoint")
     return parser
+
+
+def _one_resume(values: list[str], default: str) -> str:
+    distinct = list(dict.fromkeys(values))
+    if len(distinct) > 1:
+        raise WrnError(f"--resume given with different values ({', '.join(map(repr, distinct))}): give it once")
+    return distinct[0] if distinct else default
 
 
 def _load_config(config: str, rest: Sequence[str], platform: bool = False):
@@ -69,14 +90,18 @@ def _load_config(config: str, rest: Sequence[str], platform: bool = False):
 
 
 def train_main(argv: Sequence[str] | None = None, prog: str = "train.py", platform: bool = False) -> int:
-    parser = _train_parser(prog)
-    if platform:
-        parser.set_defaults(resume="auto")  # a job the platform restarts continues where it stopped
-    args, rest = parser.parse_known_args(argv)
+    args, rest = _train_parser(prog).parse_known_args(argv)
+    # a job the platform restarts continues where it stopped
+    resume = _one_resume(args.resume, "auto" if platform else "")
     cfg = _load_config(args.config, rest, platform)
     from wrn.run.train import train
 
-    summary = train(cfg, args.data_url, args.train_url, resume=args.resume)
+    try:
+        summary = train(cfg, args.data_url, args.train_url, resume=resume)
+    except Stopped as stop:
+        stop.kept = (f"every completed epoch is in {args.train_url} (ckpt/last.ckpt); continue with the same command "
+                     "and --resume=auto")
+        raise
     print(json.dumps(summary, sort_keys=True))
     return 0
 
@@ -100,8 +125,8 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="eval.py", description="Top-1/top-5 of a checkpoint on the eval split.",
                                      allow_abbrev=False)
     parser.add_argument("--config", default="wrn40_10")
-    parser.add_argument("--data_url", required=True)
-    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--data_url", required=True, type=location)
+    parser.add_argument("--checkpoint", required=True, type=location)
     parser.add_argument("--output", default="", help="also write the result JSON here")
     args, rest = parser.parse_known_args(argv)
     cfg = _load_config(args.config, rest)
@@ -116,10 +141,10 @@ def _export_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Export a checkpoint to MINDIR, ONNX or AIR.",
                                      allow_abbrev=False)
     parser.add_argument("--config", default="wrn40_10")
-    parser.add_argument("--checkpoint", required=True, help="local path or obs:// URL")
+    parser.add_argument("--checkpoint", required=True, type=location, help="local path or obs:// URL")
     parser.add_argument("--file_format", default="MINDIR", help="MINDIR, ONNX or AIR (Ascend only)")
     parser.add_argument("--batch_size", type=int, default=1)
-    parser.add_argument("--train_url", required=True, help="output folder (local or obs://)")
+    parser.add_argument("--train_url", required=True, type=location, help="output folder (local or obs://)")
     return parser
 
 
@@ -154,7 +179,7 @@ def preprocess_main(argv: Sequence[str] | None = None) -> int:
     normalised by the recipe's mean/std; label/*.bin int32)."""
     parser = argparse.ArgumentParser(prog="cpp_infer/preprocess.py", description=preprocess_main.__doc__,
                                      allow_abbrev=False)
-    parser.add_argument("--data_url", required=True)
+    parser.add_argument("--data_url", required=True, type=location)
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--config", default="wrn40_10", help="recipe whose mean/std normalise the images")
     parser.add_argument("--batch_size", type=int, default=1, help="the exported model's batch size")
@@ -261,7 +286,10 @@ def submit_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command in ("submit", "upload-code"):
-        variables = dict(v.split("=", 1) for v in args.var if "=" in v)
+        malformed = [v for v in args.var if "=" not in v or not v.split("=", 1)[0]]
+        if malformed:
+            raise WrnError(f"--var {malformed[0]!r}: expected NAME=VALUE")
+        variables = dict(v.split("=", 1) for v in args.var)
         spec = load_job(args.job, args.set, variables)
         if args.command == "upload-code":
             count, size = upload_code(spec, Path(__file__).resolve().parents[1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -13,7 +14,7 @@ from typing import Any, Iterable
 import yaml
 
 from wrn.errors import ConfigError
-from wrn.values import parse_bool
+from wrn.values import parse_bool, read_utf8
 
 
 
@@ -124,7 +125,7 @@ def _read_recipe(recipe: str) -> dict[str, Any]:
         path = Path(recipe)
         if not path.is_file():
             raise ConfigError(f"config file {recipe} does not exist")
-        text = path.read_text()
+        text = read_utf8(path, "config file", ConfigError)
     else:
         candidate = resources.files("wrn.configs") / f"{recipe}.yaml"
         if not candidate.is_file():
@@ -207,6 +208,11 @@ def _validate(cfg: Config, source: str) -> None:
             raise ConfigError(f"{source}: config key {key!r} has value {value!r}, expected {expected}")
 
     v = cfg.to_dict()
+    for key, hint in _HINTS.items():
+        if hint is float or hint == list[float]:
+            values = v[key] if isinstance(v[key], list) else [v[key]]
+            check(all(math.isfinite(x) for x in values), key, "finite numbers (not nan or inf)")
+    check(0 <= v["seed"] <= 2**32 - 1, "seed", "an integer in [0, 4294967295]")
     check(v["depth"] >= 10 and (v["depth"] - 4) % 6 == 0, "depth", "6n+4 with n >= 1 (10, 16, 22, 28, 40, ...)")
     for key in ("widen_factor", "num_classes", "batch_size", "eval_batch_size", "epochs", "num_workers",
                 "log_interval", "eval_interval", "eval_start_epoch"):

@@ -19,3 +19,15 @@ class CheckpointError(WrnError):
 
 class RunDirError(WrnError):
     """The run directory (train_url) cannot be used."""
+
+
+class TrainingError(WrnError):
+    """Training cannot go on (e.g. the loss became nan or inf)."""
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; `kept` says what the interrupted command leaves behind."""
+
+    def __init__(self, signal_name: str, exit_code: int) -> None:
+        super().__init__(signal_name)
+        self.signal_name, self.exit_code, self.kept = signal_name, exit_code, ""

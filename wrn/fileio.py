@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -23,6 +24,10 @@ def atomic_path(path: Path, suffix: str = "") -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        # Writers may add temp files of their own next to ours (MindSpore's save_checkpoint writes NAME.tmp and
+        # leaves it behind when the disk is full): everything named after this write goes with it.
+        for leftover in path.parent.glob(glob.escape(tmp.name[: -len(f".tmp{suffix}")]) + ".*"):
+            leftover.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

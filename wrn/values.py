@@ -3,6 +3,7 @@ numbers, so `1`, `true` and `yes` mean the same everywhere."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Mapping, TypeVar
 
 from wrn.errors import WrnError
@@ -46,3 +47,12 @@ def env_number(env: Mapping[str, str], name: str, default: Number | None, kind: 
     if minimum is not None and value < minimum:
         raise error(f"environment variable {name}={raw!r}: expected a value >= {minimum}")
     return value
+
+
+def read_utf8(path: Path, what: str, error: Callable[[str], WrnError] = WrnError) -> str:
+    """A text file the user wrote (a config, a job file); anything but UTF-8 is one error naming the byte."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                    "save it as UTF-8") from None

@@ -80,7 +80,12 @@ def _layout_in(root: Path, train_dir: Path, eval_dir: Path, style: str) -> Layou
 
 def check_file(path: Path) -> int:
     """Whole records of 3,073 bytes with labels 0-9; returns the record count."""
-    size = path.stat().st_size
+    try:
+        with open(path, "rb"):
+            size = path.stat().st_size
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror}); check that it is a file this user may read") \
+            from None
     if size == 0:
         raise DataError(f"{path}: empty file, expected records of {RECORD_BYTES} bytes")
     if size % RECORD_BYTES:

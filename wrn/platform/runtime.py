@@ -215,7 +215,14 @@ def setup(device_target: str = "auto") -> Topology:
         return _configured
     launch = detect_launch()
     ms.set_context(mode=ms.GRAPH_MODE)
-    set_device(target, launch.device_id if target != "CPU" else None)
+    try:
+        if target != "CPU" and hasattr(ms, "hal") and not ms.hal.is_available(target):
+            raise RuntimeError(f"no {target} device or {target} support in this build")
+        set_device(target, launch.device_id if target != "CPU" else None)
+    except (RuntimeError, ValueError) as exc:
+        raise LaunchError(f"device_target {target} is not available here: MindSpore {ms.__version__} says "
+                          f"{str(exc).splitlines()[0]!r}; use device_target=auto (the best device present) or CPU") \
+            from None
     topology = replace(launch, device_target=target)
     if launch.world_size > 1:
         from mindspore.communication import get_group_size, get_rank, init

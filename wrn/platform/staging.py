@@ -58,11 +58,16 @@ def launch_id() -> str:
     if explicit:
         return explicit
     parent = os.getppid()
+    return f"{parent}-{process_start_ticks(parent) or '0'}"
+
+
+def process_start_ticks(pid: int) -> str:
+    """When process `pid` started (clock ticks since boot): with the pid, it names one process even after the pid
+    is reused. Empty when there is no such process."""
     try:
-        start_ticks = Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
-        start_ticks = "0"
-    return f"{parent}-{start_ticks}"
+        return ""
 
 
 def scratch_slot(scratch: Path, kind: str, url: str) -> Path:

@@ -6,6 +6,7 @@ evaluation, export and bench use. Everything below `wrn.core` takes explicit arg
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,10 @@ def build_network(cfg: Config) -> WideResNet:
 
 def build_dataset(cfg: Config, layout: Layout, *, train: bool, rank: int = 0, world_size: int = 1):
     """The train pipeline (augmented, sharded) or the eval pipeline (every image once over the ranks)."""
+    cores = os.cpu_count() or 1
+    if cfg.num_workers > cores:  # MindSpore refuses more workers than cores, with a message naming no key
+        raise ConfigError(f"config key 'num_workers' has value {cfg.num_workers}, expected at most {cores} "
+                          f"(the CPU cores of this machine)")
     common = dict(mean=cfg.mean, std=cfg.std, seed=cfg.seed, num_workers=cfg.num_workers, rank=rank,
                   world_size=world_size)
     if train:

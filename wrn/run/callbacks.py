@@ -15,6 +15,8 @@ import numpy as np
 from mindspore.train import Callback
 
 from wrn.core.metrics import EvalCounts
+from wrn.errors import TrainingError
+from wrn.faults import kill_point
 from wrn.run.curves import CurvesPlotter
 from wrn.run.rundir import RunDir
 from wrn.run.saver import CheckpointSaver
@@ -106,7 +108,10 @@ class StepLogger(Callback):
             self._bar.update(1)
             self._bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.lr:.5f}")
         if not np.isfinite(loss):
-            log.warning("epoch %d step %d: loss is %s", args.cur_epoch_num, self.steps_in_epoch, loss)
+            # Training on would only write nan weights over the last good checkpoint.
+            raise TrainingError(f"epoch {args.cur_epoch_num} step {self.steps_in_epoch}: the loss is {loss} (lr "
+                                f"{self.lr:g}): training diverged; the checkpoints of the completed epochs are kept. "
+                                "Lower lr (or loss_scale) and resume, or check the data")
         if self.steps_in_epoch % self.log_interval == 0 or self.steps_in_epoch == self.steps_per_epoch:
             now = time.perf_counter()
             speed = self.interval_steps * self.images_per_step / max(now - self.interval_start, 1e-9)
@@ -155,6 +160,7 @@ class EpochEnd(Callback):
         if self.saver is None:
             return
         self.run.append_line(self.run.metrics, json.dumps(record, sort_keys=True))
+        kill_point("after-metrics", epoch)
         self.saver.save(epoch, record["global_step"], record["top1"])
         self.plotter.update(self.records)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
 from wrn.config import Config
 from wrn.core.data import find_layout
 from wrn.core.metrics import evaluate
+from wrn.errors import WrnError
 from wrn.fileio import atomic_write_json
 from wrn.platform.staging import StagingOptions, stage_in
 from wrn.run.build import build_dataset, load_network, setup_runtime
@@ -15,6 +17,8 @@ from wrn.run.build import build_dataset, load_network, setup_runtime
 
 def evaluate_checkpoint(cfg: Config, data_url: str, checkpoint: str, output: str | None = None) -> dict:
     """Build the network of `cfg`, load `checkpoint` and evaluate it on every image of data_url's eval split."""
+    if output:
+        _check_writable(Path(output))
     topology = setup_runtime(cfg)
     options = StagingOptions.from_env()
     layout = find_layout(stage_in(data_url, topology.local_rank, options))
@@ -26,3 +30,15 @@ def evaluate_checkpoint(cfg: Config, data_url: str, checkpoint: str, output: str
     if output:
         atomic_write_json(Path(output), result)
     return result
+
+
+def _check_writable(output: Path) -> None:
+    """Before the work, not after: --output must be a file path in a folder this user can write."""
+    if output.is_dir():
+        raise WrnError(f"--output {output} is a folder: give a file path, e.g. {output / 'eval.json'}")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output.parent, prefix=".wrn-write-test-"):
+            pass
+    except OSError as exc:
+        raise WrnError(f"--output {output}: its folder {output.parent} is not writable ({exc.strerror})") from None

@@ -7,6 +7,7 @@ say so. train.log is the one file written by someone else (the logging handler):
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -20,7 +21,8 @@ from typing import Any, Callable, Iterator
 from wrn.errors import RunDirError
 from wrn.fileio import append_line, atomic_path
 from wrn.platform.staging import RunUploader, StagingOptions, launch_id, scratch_slot
-from wrn.platform.storage import StorageError, is_remote
+from wrn.run.claim import RunClaim
+from wrn.platform.storage import StorageError, is_remote, storage_for
 
 log = logging.getLogger("wrn")
 
@@ -70,8 +72,11 @@ class RunDir:
     def write(self, path: Path, produce: Callable[[Path], None], suffix: str = "", upload_now: bool = False) -> Path:
         """Create `path` by `produce(temp_path)`; the temp file (ending in `suffix`, for writers that insist on an
         extension) replaces `path` only when `produce` returns."""
-        with atomic_path(path, suffix=suffix) as temp:
-            produce(temp)
+        try:
+            with atomic_path(path, suffix=suffix) as temp:
+                produce(temp)
+        except OSError as exc:
+            raise self._write_error(path, exc) from None
         self._published(path, upload_now)
         return path
 
@@ -83,8 +88,11 @@ class RunDir:
 
     def append_line(self, path: Path, line: str) -> None:
         """One complete line in a single write (metrics.jsonl), so a reader never sees half a record."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        append_line(path, line)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            append_line(path, line)
+        except OSError as exc:
+            raise self._write_error(path, exc) from None
         self._published(path)
 
     def link(self, source: Path, path: Path) -> Path:
@@ -102,9 +110,30 @@ class RunDir:
         """Only the run's own files that its policy retires (old periodic checkpoints); never user data."""
         path.unlink(missing_ok=True)
 
+    def clear_stale_temp_files(self) -> None:
+        """Temp files of writes that a killed run never finished (only the claim holder calls this)."""
+        for folder in (self.root, self.root / "ckpt"):
+            for temp in folder.glob(".*.tmp*"):
+                if temp.is_file():
+                    log.info("removing %s, left by an interrupted write", temp.name)
+                    temp.unlink(missing_ok=True)
+
     def publish_log(self) -> None:
         if self.log.is_file():
             self._published(self.log)
+
+    @staticmethod
+    def _write_error(path: Path, exc: OSError) -> Exception:
+        """A full disk, a read-only or forbidden folder: one line naming the folder, its free space and what is
+        kept; anything else stays the error it is."""
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+            return exc
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 1e6:.1f} MB free there"
+        except OSError:
+            free = "free space unknown"
+        return RunDirError(f"cannot write {path.name} in {path.parent}: {exc.strerror} ({free}); free space or "
+                           "choose another train_url: the files of the completed epochs are kept")
 
     def _published(self, path: Path, upload_now: bool = False) -> None:
         for listener in self.listeners:
@@ -121,27 +150,56 @@ class RunDir:
 
 
 @contextmanager
-def open_run(train_url: str, rank: int, options: StagingOptions) -> Iterator[RunDir]:
+def open_run(train_url: str, rank: int, options: StagingOptions, claim: bool = False) -> Iterator[RunDir]:
     """The run directory for `train_url`: the folder itself when local; when remote, a node-local folder (one per
     launch, so leftovers of an earlier launch are never uploaded) mirrored to train_url while the run goes on.
-    Rank 0 uploads the shared files, every other rank only its own logs/rank_N/."""
-    if not is_remote(train_url):
-        yield RunDir.open(train_url, rank)
-        return
-    folder = scratch_slot(options.scratch, "runs", train_url)
-    run = RunDir.open(folder.with_name(f"{folder.name}-{launch_id()}"), rank, remote=train_url.rstrip("/"))
-    own_logs = f"logs/rank_{rank}/"
-    uploader = RunUploader(run.root, train_url, include=(lambda rel: not rel.startswith("logs/rank_")) if rank == 0
-                           else (lambda rel: rel.startswith(own_logs)))
-    run.listeners.append(uploader.queue)
+    Rank 0 uploads the shared files, every other rank only its own logs/rank_N/. With `claim`, rank 0 holds the run
+    directory's claim (`wrn.run.claim`) while the block runs, and clears temp files that killed runs left."""
+    remote = is_remote(train_url)
+    if remote:
+        folder = scratch_slot(options.scratch, "runs", train_url)
+        if rank == 0:
+            _remove_uploaded_copies(folder)
+        run = RunDir.open(folder.with_name(f"{folder.name}-{launch_id()}"), rank, remote=train_url.rstrip("/"))
+    else:
+        run = RunDir.open(train_url, rank)
+    holder = RunClaim(storage_for(train_url), run.remote or str(run.root)).acquire() if claim and rank == 0 else None
+    uploader = None
+    if remote:
+        own_logs = f"logs/rank_{rank}/"
+        uploader = RunUploader(run.root, train_url, include=(lambda rel: not rel.startswith("logs/rank_"))
+                               if rank == 0 else (lambda rel: rel.startswith(own_logs)))
+        run.listeners.append(uploader.queue)
     finished = False
     try:
+        if holder is not None:
+            run.clear_stale_temp_files()
         yield run
         finished = True
     finally:
         try:
-            uploader.finish()
+            if uploader is not None:
+                uploader.finish()
+                if finished and rank == 0:
+                    (run.root / UPLOADED_MARKER).touch()  # the next launch may remove this copy
         except StorageError as exc:
             if finished:
                 raise
             log.error("%s", exc)  # the run already failed: report its own error, not this one
+        finally:
+            if holder is not None:
+                holder.release()
+
+
+# In a launch's local copy of a remote run: everything was uploaded, so a later launch may remove the copy.
+UPLOADED_MARKER = ".wrn-uploaded"
+
+
+def _remove_uploaded_copies(folder: Path) -> None:
+    """Earlier launches' local copies of this remote run: removed once fully uploaded, kept (and named) otherwise,
+    since they may hold the only copy of what a failed upload did not send."""
+    for copy in sorted(folder.parent.glob(f"{folder.name}-*")):
+        if (copy / UPLOADED_MARKER).exists():
+            shutil.rmtree(copy, ignore_errors=True)
+        elif copy.is_dir():
+            log.info("keeping %s: an earlier launch's copy of this run that was not fully uploaded", copy)

@@ -4,7 +4,8 @@
   `--resume` continues exactly where the run stopped.
 - ckpt/best.ckpt, when the eval top-1 improves: the network's weights and the position.
 - ckpt/epoch_NNNN.ckpt, the newest `keep_max` epochs (0 keeps none): the same weights file as best.ckpt would hold.
-The weights are written once per epoch and hard-linked (or copied) to every other name that needs them.
+The weights are written once per epoch and hard-linked (or copied) to every other name that needs them, after
+last.ckpt, so no kept file is ever ahead of the position a resume continues from.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import mindspore.nn as nn
 
+from wrn.faults import kill_point
 from wrn.run import checkpoint as ckpt
 from wrn.run.rundir import RunDir
 
@@ -30,17 +32,28 @@ class CheckpointSaver:
             self.best_top1, self.best_epoch = top1, epoch
         state = ckpt.TrainState(epoch=epoch, global_step=global_step, steps_per_epoch=self.steps_per_epoch,
                                 best_top1=self.best_top1, best_epoch=self.best_epoch)
+        # last.ckpt first: best and periodic files are never ahead of the position a resume continues from.
+        self._write(self.run.last_ckpt, self.train_network, state)
+        kill_point("after-last", epoch)
+        self._write_weights(state)
+        return self.best_top1, self.best_epoch
+
+    def resumed(self, state: ckpt.TrainState) -> None:
+        """After a resume from `state`: a kill between last.ckpt and the weights files may have left those behind;
+        when the resumed epoch is the best (or a periodic) one, its weights are the network's now: write them."""
+        self._write_weights(state)
+
+    def _write_weights(self, state: ckpt.TrainState) -> None:
+        epoch = state.epoch
         weights_for = ([self.run.best_ckpt] if self.best_epoch == epoch else []) + (
             [self.run.epoch_ckpt(epoch)] if self.keep_max else [])
         if weights_for:
             first = self._write(weights_for[0], self.net, state)
             for other in weights_for[1:]:
                 self.run.link(first, other)
-        self._write(self.run.last_ckpt, self.train_network, state)
         if self.keep_max:
             for old in self.run.periodic_ckpts()[: -self.keep_max]:
                 self.run.remove(old)
-        return self.best_top1, self.best_epoch
 
     def _write(self, path: Path, cell: nn.Cell, state: ckpt.TrainState) -> Path:
         return self.run.write(path, lambda temp: ckpt.write(temp, cell, state), suffix=".ckpt")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import mindspore as ms
 
+from wrn import signals
 from wrn.config import Config
 from wrn.core.data import Layout, find_layout
 from wrn.core.metrics import EvalCounts, evaluate
@@ -37,7 +38,9 @@ def train(cfg: Config, data_url: str | Path, train_url: str | Path, resume: str 
     started = time.perf_counter()
     topology = setup_runtime(cfg)
     options = StagingOptions.from_env(scratch)
-    with open_run(str(train_url), topology.rank, options) as run:
+    with open_run(str(train_url), topology.rank, options, claim=True) as run:
+        if run.remote and resume == "auto":
+            _fetch_remote(run, run.log)  # a restarted job's log goes on where the last launch's stopped
         setup_logging(run.log, topology.rank)
         log.info("%s", topology.describe())
         remote = next((str(url) for url in (train_url, data_url) if is_remote(url)), None)
@@ -52,7 +55,7 @@ def _train_in(run: RunDir, cfg: Config, data_url: str, resume: str, topology: ru
     # setup: where to resume from, the data, the trainer
     resume_from = _resume_source(resume, run, topology, options)
     if resume == "auto" and resume_from is not None and run.remote and topology.is_main:
-        _fetch_remote_metrics(run)
+        _fetch_remote(run, run.metrics)
     resume_params = ckpt.read(resume_from) if resume_from else None
     layout = find_layout(stage_in(data_url, topology.local_rank, options))
     train_data = build_dataset(cfg, layout, train=True, rank=topology.rank, world_size=topology.world_size)
@@ -63,9 +66,11 @@ def _train_in(run: RunDir, cfg: Config, data_url: str, resume: str, topology: ru
     evaluate_now = _evaluator(cfg, layout, topology)
     trainer = build_trainer(cfg, steps_per_epoch, topology)
     state = ckpt.TrainState(epoch=0, global_step=0, steps_per_epoch=steps_per_epoch)
-    records: list[dict] = []
     if resume_params is not None:
-        state, records = _restore(trainer.model.train_network, resume_params, resume_from, steps_per_epoch, run)
+        state = _restore(trainer.model.train_network, resume_params, resume_from, steps_per_epoch)
+    # Nothing newer than the checkpoint survives: records of epochs it does not hold (a kill between a metrics line
+    # and its checkpoint, or a run that died before its first checkpoint) are dropped, and so is damage.
+    records = _records_until(run, state.epoch) if topology.is_main else []
     if topology.is_main:
         # Uploaded before any training: an unwritable train_url fails now, not after the first epoch.
         run.write_text(run.config, cfg.to_yaml(), upload_now=True)
@@ -77,9 +82,12 @@ def _train_in(run: RunDir, cfg: Config, data_url: str, resume: str, topology: ru
              run_peak_lr(cfg, topology.world_size), steps_per_epoch, state.epoch + 1, cfg.epochs)
 
     # the epochs
+    signals.graceful_from_here()
     steps = StepLogger(trainer.lrs, steps_per_epoch, cfg.epochs, images_per_step, cfg.log_interval, state.global_step)
     saver = CheckpointSaver(run, trainer.net, trainer.model.train_network, steps_per_epoch, cfg.keep_checkpoint_max,
                             state.best_top1, state.best_epoch) if topology.is_main else None
+    if saver is not None and resume_params is not None:
+        saver.resumed(state)
     epoch_end = EpochEnd(run, steps, lambda: evaluate_now(trainer.net),
                          EvalSchedule(cfg.eval_start_epoch, cfg.eval_interval, cfg.epochs), saver, records)
     if state.epoch < cfg.epochs:
@@ -123,13 +131,16 @@ def weights_checksum(net) -> str:
 def _resume_source(resume: str, run: RunDir, topology: runtime.Topology, options: StagingOptions) -> Path | None:
     """The local checkpoint file to resume from (staged from OBS when needed), or None for a fresh run."""
     last = run.location("ckpt/last.ckpt")
-    storage = storage_for(last)
-    last_exists = storage.exists(last)
+    last_exists = storage_for(last).exists(last)
     if resume == "auto":
         if not last_exists:
             return None
         source = last
     elif resume:
+        if last_exists and not _same_location(resume, last):
+            raise RunDirError(f"train_url {run} already holds another run (ckpt/last.ckpt): resuming {resume} there "
+                              "would replace its records and its best checkpoint; choose an empty train_url, or "
+                              "--resume=auto to continue the run that is there")
         source = resume
     elif last_exists:
         raise RunDirError(f"train_url {run} already holds a run (ckpt/last.ckpt); pass --resume=auto to continue "
@@ -142,14 +153,21 @@ def _resume_source(resume: str, run: RunDir, topology: runtime.Topology, options
         raise CheckpointError(f"checkpoint {source}: {exc}") from None
 
 
-def _fetch_remote_metrics(run: RunDir) -> None:
-    """A restarted job's scratch folder is new: bring the run's metrics.jsonl back from train_url."""
+def _same_location(a: str, b: str) -> bool:
+    if is_remote(a) or is_remote(b):
+        return a.rstrip("/").replace("s3://", "obs://", 1) == b.rstrip("/").replace("s3://", "obs://", 1)
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def _fetch_remote(run: RunDir, path: Path) -> None:
+    """A restarted job's scratch folder is new: bring one of the run's files back from train_url."""
+    relative = path.relative_to(run.root).as_posix()
     storage = storage_for(run.remote)
-    if storage.exists(run.location("metrics.jsonl")):
-        storage.download_file(run.location("metrics.jsonl"), run.metrics)
+    if storage.exists(run.location(relative)):
+        storage.download_file(run.location(relative), path)
 
 
-def _restore(train_network, params: dict, source: Path, steps_per_epoch: int, run: RunDir):
+def _restore(train_network, params: dict, source: Path, steps_per_epoch: int) -> ckpt.TrainState:
     state = ckpt.train_state(params, source)
     if state.steps_per_epoch != steps_per_epoch:
         raise CheckpointError(f"checkpoint {source} was written with {state.steps_per_epoch} steps per epoch, this run "
@@ -157,18 +175,40 @@ def _restore(train_network, params: dict, source: Path, steps_per_epoch: int, ru
                               "the learning-rate schedule")
     ckpt.load_into(train_network, {k: v for k, v in params.items() if k not in _NOT_RESTORED}, source,
                    skip=_NOT_RESTORED)
-    records = _records_until(run.metrics, state.epoch)
-    run.write_text(run.metrics, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
     log.info("resumed from %s: epoch %d done, global step %d, best top1 %.4f", source, state.epoch,
              state.global_step, state.best_top1)
-    return state, records
+    return state
 
 
-def _records_until(metrics: Path, epoch: int) -> list[dict]:
-    if not metrics.exists():
+def _records_until(run: RunDir, epoch: int) -> list[dict]:
+    """metrics.jsonl's records up to `epoch`, rewritten without newer records or damaged lines (a partial last line
+    or a NUL-filled tail as power loss leaves, a record without an epoch), each dropped with a warning."""
+    if not run.metrics.exists():
         return []
-    records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    return [r for r in records if r["epoch"] <= epoch]
+    records, damaged, newer = [], [], 0
+    for number, line in enumerate(run.metrics.read_bytes().decode("utf-8", "replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            valid = isinstance(record, dict) and isinstance(record.get("epoch"), int)
+        except json.JSONDecodeError:
+            valid = False
+        if not valid:
+            damaged.append(number)
+        elif record["epoch"] > epoch:
+            newer += 1
+        else:
+            records.append(record)
+    if damaged:
+        log.warning("%s: dropped %d damaged line(s) (line %s): not a complete record", run.metrics, len(damaged),
+                    ", ".join(map(str, damaged)))
+    if newer:
+        log.warning("%s: dropped %d record(s) of epochs after %d, the last one the checkpoint holds", run.metrics,
+                    newer, epoch)
+    if damaged or newer:
+        run.write_text(run.metrics, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    return records
 
 
 def _summary(cfg: Config, run: RunDir, resumed: ckpt.TrainState, records: list[dict], topology: runtime.Topology,
@@ -188,6 +228,5 @@ def _summary(cfg: Config, run: RunDir, resumed: ckpt.TrainState, records: list[d
         "final_top1": evaluated[-1]["top1"] if evaluated else None,
         "eval_images": evaluated[-1]["eval_images"] if evaluated else None,
         "seconds": round(seconds, 1), "run_dir": str(run), "best_checkpoint": run.location("ckpt/best.ckpt"),
-        **({"local_copy": str(run.root)} if run.remote else {}),
         "device": topology.device_target, "world_size": topology.world_size, "mindspore": ms.__version__,
     }

@@ -19,6 +19,7 @@ import yaml
 from wrn.config import load_config
 from wrn.errors import WrnError
 from wrn.platform.storage import RemoteUrl, StorageError, safe_relative
+from wrn.values import read_utf8
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # ${NAME} or ${NAME:-default}; a default may itself hold ${...}, substituted first (innermost match first).
@@ -55,7 +56,7 @@ def load_job(path: str | Path, sets: list[str] = (), variables: Mapping[str, str
     if not path.is_file():
         raise JobError(f"job definition {path} does not exist")
     values = {**os.environ, **(variables or {})}
-    text = _substitute(path.read_text(), values, path)
+    text = _substitute(read_utf8(path, "job definition", JobError), values, path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -136,10 +137,17 @@ def validate(data: dict, source: str) -> JobSpec:
     outputs = {str(k): _obs(v, f"outputs.{k}", source) for k, v in (data.get("outputs") or {}).items()}
     hyperparameters = {str(k): _text(v) for k, v in (data.get("hyperparameters") or {}).items()}
     environments = {str(k): _text(v) for k, v in (data.get("environments") or {}).items()}
-    for key in environments:
-        if any(word in key.upper() for word in ("SECRET", "ACCESS_KEY", "_SK", "_AK", "TOKEN", "PASSWORD")):
-            raise JobError(f"{source}: environments.{key}: credentials never live in job files (the platform "
-                           "provides them to the job)")
+    secrets = {os.environ.get(name, "") for name in CREDENTIAL_ENV} - {""}
+    for field_name, values in (("environments", environments), ("hyperparameters", hyperparameters)):
+        for key, value in values.items():
+            if _looks_like_credential(key) or value in secrets:
+                raise JobError(f"{source}: {field_name}.{key}: credentials never live in job files (the platform "
+                               "provides them to the job); the value is not shown")
+    for name, url in inputs.items():
+        given = hyperparameters.get(name)
+        if given is not None and given.rstrip("/") != url.rstrip("/"):
+            raise JobError(f"{source}: hyperparameters.{name} ({given}) disagrees with inputs.{name} ({url}): the "
+                           "platform passes the input as --" + name + "; give it once, under inputs")
     _check_hyperparameters(boot_file, hyperparameters, set(inputs) | set(outputs), source)
     return JobSpec(name=name, description=str(data.get("description") or ""), code_dir=code_dir,
                    boot_file=boot_file, flavor_id=str(need("flavor_id")), node_count=node_count,
@@ -147,6 +155,17 @@ def validate(data: dict, source: str) -> JobSpec:
                    engine_version=str(engine.get("version", "")) if engine else "", image_url=image_url,
                    inputs=inputs, outputs=outputs, hyperparameters=hyperparameters, environments=environments,
                    source=source)
+
+
+# Credentials of the ModelArts SDK and of OBS: a job file holding one of their values is refused without echoing it.
+CREDENTIAL_ENV = ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "OBS_ACCESS_KEY_ID", "OBS_SECRET_ACCESS_KEY",
+                  "OBS_SECURITY_TOKEN")
+
+
+def _looks_like_credential(key: str) -> bool:
+    upper = key.upper()
+    return any(word in upper for word in ("SECRET", "ACCESS_KEY", "TOKEN", "PASSWORD")) or upper.endswith(
+        ("_SK", "_AK")) or upper in ("AK", "SK")
 
 
 def _text(value: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -10,13 +11,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from wrn.fileio import atomic_write_json
+
 
 @dataclass(frozen=True)
 class Entry:
-    """One file below a listed location: its path relative to that location, and its size in bytes."""
+    """One file below a listed location: its path relative to that location, its size in bytes, and its version
+    (the object's ETag) where the backend's listing gives one."""
 
     relative: str
     size: int
+    version: str = ""
+
+
+# Which version of each file a tree download brought, so a replaced remote file of the same size is fetched again.
+VERSIONS_FILE = ".wrn-versions.json"
 
 
 @dataclass
@@ -52,14 +61,27 @@ class Storage:
     def join(self, location: str, relative: str) -> str:
         raise NotImplementedError
 
+    def delete(self, location: str) -> None:
+        """Remove one object this package created (a run claim); a missing one is not an error."""
+        raise NotImplementedError
+
     def download_tree(self, location: str, destination: Path) -> TransferStats:
-        """Copy every file below `location` into `destination`, skipping files already there with the same size."""
+        """Copy every file below `location` into `destination`, skipping files already there in the same version
+        (same size and, where the backend lists one, the same ETag as when it was downloaded)."""
         started = time.perf_counter()
         stats = TransferStats()
+        versions_file = destination / VERSIONS_FILE
+        try:
+            known = json.loads(versions_file.read_text()) if versions_file.is_file() else {}
+        except ValueError:
+            known = {}
         todo = []
-        for entry in self.list(location):
+        entries = self.list(location)
+        for entry in entries:
             target = destination / entry.relative
-            if target.is_file() and target.stat().st_size == entry.size:
+            same = target.is_file() and target.stat().st_size == entry.size and known.get(entry.relative, "") == \
+                entry.version
+            if same:
                 stats.skipped += 1
             else:
                 todo.append(entry)
@@ -72,6 +94,8 @@ class Storage:
                 stats.bytes += entry.size
 
         run_parallel(fetch, todo, self.threads)
+        if any(entry.version for entry in entries):
+            atomic_write_json(versions_file, {entry.relative: entry.version for entry in entries})
         stats.seconds = time.perf_counter() - started
         return stats
 

@@ -25,6 +25,9 @@ class LocalStorage(Storage):
     def join(self, location: str, relative: str) -> str:
         return str(Path(location) / safe_relative(relative, location))
 
+    def delete(self, location: str) -> None:
+        Path(location).unlink(missing_ok=True)
+
     def download_file(self, location: str, destination: Path, size: int | None = None) -> None:
         self._copy(Path(location), destination)
 

@@ -77,6 +77,11 @@ class MoxingStorage(Storage):
         url = self._obs(location)
         self._do(f"uploading {source} to {url}", lambda: self.mox.file.copy(str(source), url))
 
+    def delete(self, location: str) -> None:
+        url = self._obs(location)
+        if self._do(f"checking {url}", lambda: self.mox.file.exists(url)):
+            self._do(f"deleting {url}", lambda: self.mox.file.remove(url, recursive=False))
+
     def download_tree(self, location: str, destination: Path) -> TransferStats:
         started = time.perf_counter()
         entries = self.list(location)  # validates every key before anything is written

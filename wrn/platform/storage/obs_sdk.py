@@ -6,6 +6,7 @@ the SDK's own, resumable multipart transfers of large files, and credentials red
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import random
@@ -81,7 +82,9 @@ class ObsStorage(Storage):
                                  security_token=security_token or None, server=settings.endpoint,
                                  signature=settings.signature, path_style=settings.path_style,
                                  max_retry_count=settings.sdk_retries, timeout=settings.timeout)
-        self._records = Path(tempfile.mkdtemp(prefix="wrn-obs-records-"))
+        # Resumable-transfer records, one per (file, object): a fixed folder, so processes share it and none piles up.
+        self._records = Path(tempfile.gettempdir()) / "wrn-obs-records"
+        self._records.mkdir(parents=True, exist_ok=True)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "ObsStorage":
@@ -147,7 +150,7 @@ class ObsStorage(Storage):
                 relative = item.key[len(prefix):]
                 if not relative or relative.endswith("/"):
                     continue  # folder placeholder objects
-                entries.append(Entry(safe_relative(relative, url), int(item.size)))
+                entries.append(Entry(safe_relative(relative, url), int(item.size), str(item.etag or "").strip('"')))
             if not response.body.is_truncated or not contents:
                 return entries
             marker = response.body.next_marker or contents[-1].key
@@ -188,10 +191,14 @@ class ObsStorage(Storage):
             raise StorageError(f"cannot upload {source} to the bucket root {location}: name an object key")
         size = source.stat().st_size
         if size >= self.settings.multipart_threshold:
-            record = self._records / f"{abs(hash((str(source), str(url))))}.upload-record"
+            record = self._records / f"{hashlib.sha256(f'{source} {url}'.encode()).hexdigest()[:24]}.upload-record"
             self._call(f"uploading {source} to {url}", url, lambda: self._client.uploadFile(
                 url.bucket, url.key, str(source), partSize=self.settings.part_size, taskNum=4,
                 enableCheckpoint=True, checkpointFile=str(record)))
         else:
             self._call(f"uploading {source} to {url}", url, lambda: self._client.putFile(url.bucket, url.key,
                                                                                            str(source)))
+
+    def delete(self, location: str) -> None:
+        url = RemoteUrl.parse(location)
+        self._call(f"deleting {url}", url, lambda: self._client.deleteObject(url.bucket, url.key), missing_ok=True)

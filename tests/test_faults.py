@@ -1,0 +1,342 @@
+"""The fault catalogue: what a run does under kills, damage, concurrent starts, full disks, bad input and signals.
+
+Kill points are deterministic: WRN_TEST_KILL_AT=<point>:<epoch> makes the training process SIGKILL itself there
+(wrn/faults.py). Each test names the fault it covers; README "What survives what" states the guarantees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, make_cifar, run_cli, tiny_args
+from wrn.platform.staging import StagingOptions, stage_in
+from wrn.platform.storage import storage_for
+from wrn.run import checkpoint as ckpt
+
+RUN = [*tiny_args(), "--warmup_epochs=0"]
+
+
+def train(data: Path, run: Path | str, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={run}", *RUN, *extra,
+                   env=env)
+
+
+def epochs_in(metrics_text: str) -> list[int]:
+    return [json.loads(line)["epoch"] for line in metrics_text.splitlines() if line.strip()]
+
+
+def best_checkpoint_epoch(run: Path) -> int:
+    return int(ckpt.read(run / "ckpt" / "best.ckpt")["run_epoch"].asnumpy().item())
+
+
+def best_by_records(run: Path) -> int:
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evaluated = [r for r in records if r["top1"] is not None]
+    return max(evaluated, key=lambda r: (r["top1"], -r["epoch"]))["epoch"]
+
+
+# ---- kills between writes -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("point", ["after-metrics", "after-last"])
+def test_a_kill_between_writes_leaves_each_epoch_once_and_best_agreeing_with_the_records(tiny_data, tmp_path, point):
+    run = tmp_path / "run"
+    killed = train(tiny_data, run, "--epochs=3", "--keep_checkpoint_max=3", env={"WRN_TEST_KILL_AT": f"{point}:2"})
+    assert killed.returncode == -signal.SIGKILL
+    resumed = train(tiny_data, run, "--epochs=3", "--keep_checkpoint_max=3", "--resume=auto")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2, 3]
+    summary = json.loads((run / "summary.json").read_text())
+    assert best_checkpoint_epoch(run) == summary["best_epoch"] == best_by_records(run)
+
+
+def test_a_kill_before_the_first_checkpoint_leaves_no_stale_record(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    assert train(tiny_data, run, "--epochs=2", env={"WRN_TEST_KILL_AT": "after-metrics:1"}).returncode == -9
+    assert epochs_in((run / "metrics.jsonl").read_text()) == [1] and not (run / "ckpt" / "last.ckpt").exists()
+    again = train(tiny_data, run, "--epochs=2", "--resume=auto")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2]
+
+
+def test_a_resumed_best_epoch_gets_its_best_checkpoint_back(tiny_data, tmp_path):
+    """Killed after last.ckpt of the (only, hence best) epoch, before best.ckpt: the resume writes best.ckpt."""
+    run = tmp_path / "run"
+    assert train(tiny_data, run, "--epochs=1", env={"WRN_TEST_KILL_AT": "after-last:1"}).returncode == -9
+    assert not (run / "ckpt" / "best.ckpt").exists()
+    again = train(tiny_data, run, "--epochs=1", "--resume=auto")
+    assert again.returncode == 0 and "already finished all 1 epochs" in again.stdout
+    assert best_checkpoint_epoch(run) == 1
+
+
+@pytest.mark.parametrize("damage", [b'{"epoch": 2, "train_lo', b"\x00" * 300, b'{"no_epoch": 1}\n'])
+def test_damaged_metrics_after_the_last_record_is_dropped_with_a_warning(tiny_data, tmp_path, damage):
+    run = tmp_path / "run"
+    assert train(tiny_data, run, "--epochs=2", env={"WRN_TEST_KILL_AT": "after-metrics:2"}).returncode == -9
+    with open(run / "metrics.jsonl", "ab") as metrics:
+        metrics.write(damage)
+    again = train(tiny_data, run, "--epochs=2", "--resume=auto")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "metrics.jsonl: dropped 1 damaged line" in again.stdout
+    assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2]
+
+
+# ---- one writer per run directory -----------------------------------------------------------------------------------
+
+def start(data: Path, run: Path | str, *extra: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "local/train.py", "--config=demo", f"--data_url={data}",
+                             f"--train_url={run}", *RUN, *extra], cwd=ROOT, env={**os.environ, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_second_training_into_a_claimed_run_directory_is_refused(tmp_path):
+    data = make_cifar(tmp_path / "data", train_sizes=(400,))
+    run = tmp_path / "run"
+    first = start(data, run, "--epochs=6")
+    wait_for(lambda: (run / "metrics.jsonl").exists())
+    second = train(data, run, "--epochs=6", "--resume=auto")
+    assert first.wait(timeout=300) == 0
+    assert second.returncode == 2 and f"train_url {run} is in use by pid {first.pid} on host" in second.stderr
+    assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2, 3, 4, 5, 6]
+    assert not list((run / ".wrn-claims").iterdir())  # released at the end
+
+
+def test_the_claim_of_a_killed_run_is_taken_over(tmp_path):
+    data = make_cifar(tmp_path / "data", train_sizes=(400,))
+    run = tmp_path / "run"
+    first = start(data, run, "--epochs=6")
+    wait_for(lambda: (run / "ckpt" / "last.ckpt").exists())
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    again = train(data, run, "--epochs=6", "--resume=auto")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "taking over train_url from a stale claim: pid" in again.stdout + again.stderr
+
+
+def test_two_trainings_into_one_obs_train_url(obs_env, object_store, tmp_path):
+    bucket = object_store.new_bucket()
+    storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data", train_sizes=(400,)),
+                                               f"obs://{bucket}/cifar10")
+    data, run = f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/shared"
+    first = start(data, run, "--epochs=6", env=obs_env)
+    wait_for(lambda: "runs/shared/metrics.jsonl" in object_store.keys(bucket, "runs/"))
+    second = train(data, run, "--epochs=6", "--resume=auto", env=obs_env)
+    assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
+    assert second.returncode == 2 and f"train_url {run} is in use by pid {first.pid}" in second.stderr
+    assert epochs_in(object_store.read(bucket, "runs/shared/metrics.jsonl").decode()) == [1, 2, 3, 4, 5, 6]
+    assert not [k for k in object_store.keys(bucket, "runs/shared/") if ".wrn-claims/" in k]
+
+
+def test_resuming_another_checkpoint_into_a_folder_that_holds_a_run_is_refused(tiny_data, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert train(tiny_data, a, "--epochs=1").returncode == 0
+    assert train(tiny_data, b, "--epochs=2").returncode == 0
+    before = (b / "metrics.jsonl").read_text()
+    refused = train(tiny_data, b, "--epochs=2", f"--resume={a / 'ckpt' / 'last.ckpt'}")
+    assert refused.returncode == 2 and "already holds another run" in refused.stderr
+    assert (b / "metrics.jsonl").read_text() == before
+    own = train(tiny_data, b, "--epochs=2", f"--resume={b / 'ckpt' / 'last.ckpt'}")  # its own: allowed
+    assert own.returncode == 0 and "already finished all 2 epochs" in own.stdout
+
+
+# ---- numbers that are not numbers -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("override,message", [
+    ("--lr=inf", "config key 'lr' has value inf, expected finite numbers"),
+    ("--mean=nan,0.5,0.5", "config key 'mean' has value [nan, 0.5, 0.5], expected finite numbers"),
+    ("--seed=-1", "config key 'seed' has value -1, expected an integer in [0, 4294967295]"),
+    ("--num_workers=4096", "config key 'num_workers' has value 4096, expected at most"),
+])
+def test_non_finite_and_out_of_range_values_are_one_line_errors(tiny_data, tmp_path, override, message):
+    done = train(tiny_data, tmp_path / "run", override)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    assert train(tiny_data, run, "--epochs=2", "--lr_schedule=multistep", "--lr=0.05").returncode == 0
+    good = (run / "ckpt" / "last.ckpt").read_bytes()
+    diverged = train(tiny_data, run, "--epochs=4", "--lr_schedule=multistep", "--lr=1e30", "--resume=auto")
+    assert diverged.returncode == 2, diverged.stderr[-2000:]
+    assert re.search(r"error: epoch 3 step \d+: the loss is (nan|inf) \(lr 1e\+30\): training diverged",
+                     diverged.stderr), diverged.stderr[-1000:]
+    assert (run / "ckpt" / "last.ckpt").read_bytes() == good
+    assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2]
+
+
+# ---- storage ----------------------------------------------------------------------------------------------------------
+
+def test_a_remote_file_replaced_by_one_of_the_same_size_is_downloaded_again(obs_env, object_store, tmp_path):
+    bucket = object_store.new_bucket()
+    storage = storage_for(f"obs://{bucket}")
+    source = make_cifar(tmp_path / "data")
+    storage.upload_tree(source, f"obs://{bucket}/cifar10")
+    options = StagingOptions(scratch=tmp_path / "scratch")
+    os.environ["WRN_LAUNCH_ID"] = "first"
+    try:
+        staged = stage_in(f"obs://{bucket}/cifar10", 0, options)
+        replaced = bytearray((source / "eval" / "test_batch.bin").read_bytes())
+        replaced[1:100] = bytes(99)  # same size, other pixels
+        (tmp_path / "new.bin").write_bytes(bytes(replaced))
+        storage.upload_file(tmp_path / "new.bin", f"obs://{bucket}/cifar10/eval/test_batch.bin")
+        os.environ["WRN_LAUNCH_ID"] = "second"
+        staged_again = stage_in(f"obs://{bucket}/cifar10", 0, options)
+    finally:
+        del os.environ["WRN_LAUNCH_ID"]
+    assert staged_again == staged and (staged / "eval" / "test_batch.bin").read_bytes() == bytes(replaced)
+
+
+def test_a_restarted_obs_run_keeps_every_launchs_log(obs_env, object_store, tmp_path):
+    bucket = object_store.new_bucket()
+    storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data", train_sizes=(400,)),
+                                               f"obs://{bucket}/cifar10")
+    data, run = f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/log"
+    first = start(data, run, "--epochs=4", "--resume=auto", env=obs_env)
+    wait_for(lambda: "runs/log/ckpt/last.ckpt" in object_store.keys(bucket, "runs/log/"))
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    again = train(data, run, "--epochs=4", "--resume=auto", env=obs_env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    log = object_store.read(bucket, "runs/log/train.log").decode()
+    assert log.count("single launch: rank 0/1") == 2 and "resumed from" in log
+
+
+# ---- disk and folders -------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 600 kB tmpfs: room for the run's small files, not for a checkpoint with optimizer moments."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, f"mounting a tmpfs needs root: {done.stderr}"
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_is_one_line_naming_the_folder_and_leaves_no_temp_file(tiny_data, small_disk):
+    run = small_disk / "run"
+    done = train(tiny_data, run, "--epochs=2", "--widen_factor=2")
+    assert done.returncode == 2, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot write last.ckpt in {run / 'ckpt'}: No space left on device (")
+    assert "MB free there" in last and "Traceback" not in done.stderr
+    assert not [p.name for p in run.rglob(".*tmp*")]
+
+
+def test_a_read_only_train_url_is_one_line(tiny_data, small_disk):
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    done = train(tiny_data, small_disk / "run", "--epochs=1")
+    assert done.returncode == 2 and "is not a writable folder: Read-only file system" in done.stderr
+
+
+# ---- user errors --------------------------------------------------------------------------------------------------------
+
+def test_user_errors_are_one_line(tiny_data, tmp_path):
+    (tmp_path / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    cases = {
+        "config not UTF-8": (["local/train.py", f"--config={tmp_path / 'latin1.yaml'}", f"--data_url={tiny_data}",
+                              f"--train_url={tmp_path / 'r1'}"], "not UTF-8 text (byte 0xe9 at offset 9)"),
+        "empty train_url": (["local/train.py", f"--data_url={tiny_data}", "--train_url="], "argument --train_url: empty"),
+        "empty data_url": (["local/train.py", "--data_url= ", f"--train_url={tmp_path / 'r2'}"],
+                           "argument --data_url: empty"),
+        "two resumes": (["local/train.py", f"--data_url={tiny_data}", f"--train_url={tmp_path / 'r3'}",
+                         "--resume=auto", "--resume=x.ckpt"], "--resume given with different values ('auto', 'x.ckpt')"),
+        "no GPU": (["local/train.py", "--config=demo", f"--data_url={tiny_data}", f"--train_url={tmp_path / 'r4'}",
+                    "--device_target=GPU"], "device_target GPU is not available here"),
+        "eval output is a folder": (["local/eval.py", "--config=demo", f"--data_url={tiny_data}",
+                                     f"--checkpoint={tmp_path / 'x.ckpt'}", f"--output={tmp_path}"],
+                                    f"--output {tmp_path} is a folder"),
+    }
+    for name, (args, message) in cases.items():
+        done = run_cli(*args)
+        assert done.returncode == 2, name
+        assert message in done.stderr, (name, done.stderr[-1500:])
+        assert "Traceback" not in done.stderr, name
+
+
+def test_a_data_file_that_cannot_be_read_is_one_line(tmp_path):
+    data = make_cifar(tmp_path / "data")
+    (data / "eval" / "test_batch.bin").unlink()
+    (data / "eval" / "test_batch.bin").mkdir()  # what a reader meets when it cannot open the file
+    done = train(data, tmp_path / "run")
+    assert done.returncode == 2 and "test_batch.bin" in done.stderr and "Traceback" not in done.stderr
+
+
+# ---- signals -------------------------------------------------------------------------------------------------------------
+
+def test_sigterm_mid_run_exits_143_saying_what_was_kept(tmp_path):
+    data = make_cifar(tmp_path / "data", train_sizes=(400,))
+    run = tmp_path / "run"
+    process = start(data, run, "--epochs=8")
+    wait_for(lambda: (run / "ckpt" / "last.ckpt").exists())
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143
+    assert err.strip().splitlines()[-1] == (f"stopped by SIGTERM: every completed epoch is in {run} "
+                                            "(ckpt/last.ckpt); continue with the same command and --resume=auto")
+    again = train(data, run, "--epochs=8", "--resume=auto")  # the claim was released: no stale-claim wait
+    assert again.returncode == 0 and "taking over" not in again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_starting_exits_cleanly(tiny_data, tmp_path, sig, code):
+    process = start(tiny_data, tmp_path / "run")
+    time.sleep(0.7)  # inside `import mindspore`
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == code and "Fatal Python error" not in err
+    assert err.strip().splitlines()[-1].startswith(f"stopped by {sig.name}")
+
+
+# ---- job files -----------------------------------------------------------------------------------------------------------
+
+def test_job_files_keep_secrets_out_and_check_their_inputs(tmp_path):
+    job = (ROOT / "modelarts" / "jobs" / "wrn40_10_1p.yaml").read_text()
+    (tmp_path / "job.yaml").write_text(job.replace("  resume: auto", "  resume: auto\n  obs_secret_key: S3CR3T-VALUE"))
+    secret = run_cli("modelarts/submit.py", "submit", str(tmp_path / "job.yaml"), "--dry-run", "--var", "OBS_BUCKET=bkt")
+    assert secret.returncode == 2 and "hyperparameters.obs_secret_key: credentials never live in job files" in \
+        secret.stderr and "S3CR3T" not in secret.stderr + secret.stdout
+    (tmp_path / "job2.yaml").write_text(job.replace("  resume: auto", "  resume: auto\n  epochs: 7"))
+    as_env = run_cli("modelarts/submit.py", "submit", str(tmp_path / "job2.yaml"), "--dry-run", "--var", "OBS_BUCKET=bkt",
+                     env={"OBS_SECRET_ACCESS_KEY": "7"})
+    assert as_env.returncode == 2 and "hyperparameters.epochs: credentials" in as_env.stderr
+    (tmp_path / "job3.yaml").write_text(job.replace("  resume: auto", "  resume: auto\n  data_url: obs://bkt/other/"))
+    clash = run_cli("modelarts/submit.py", "submit", str(tmp_path / "job3.yaml"), "--dry-run", "--var", "OBS_BUCKET=bkt")
+    assert clash.returncode == 2 and "hyperparameters.data_url (obs://bkt/other/) disagrees with inputs.data_url" in \
+        clash.stderr
+    bad_var = run_cli("modelarts/submit.py", "submit", str(tmp_path / "job2.yaml"), "--dry-run", "--var", "OBS_BUCKET")
+    assert bad_var.returncode == 2 and "--var 'OBS_BUCKET': expected NAME=VALUE" in bad_var.stderr
+    (tmp_path / "job4.yaml").write_bytes(job.encode() + "# caf\xe9\n".encode("latin-1"))
+    latin = run_cli("modelarts/submit.py", "submit", str(tmp_path / "job4.yaml"), "--dry-run", "--var", "OBS_BUCKET=bkt")
+    assert latin.returncode == 2 and "not UTF-8 text" in latin.stderr
+
+
+def test_scratch_and_record_folders_do_not_pile_up(obs_env, object_store, tmp_path):
+    records_before = len(list(Path(tempfile.gettempdir()).glob("wrn-obs-records-*")))  # older versions made one each
+    bucket = object_store.new_bucket()
+    storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data"), f"obs://{bucket}/cifar10")
+    for _ in range(2):
+        done = train(f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/again", "--epochs=1", "--resume=auto",
+                     env=obs_env)
+        assert done.returncode == 0, done.stderr[-2000:]
+    copies = list((Path(obs_env["WRN_SCRATCH_DIR"]) / "runs").iterdir())
+    assert len(copies) == 1  # the first launch's fully uploaded copy was removed by the second
+    assert len(list(Path(tempfile.gettempdir()).glob("wrn-obs-records-*"))) == records_before

@@ -1,0 +1,47 @@
+"""SIGINT and SIGTERM (ModelArts stops a job with SIGTERM): a clean stop with exit 130 / 143 and one line.
+
+While a command starts (imports, MindSpore initialisation) nothing has been written and an exception raised inside
+MindSpore's initialisation aborts the interpreter ("Fatal Python error"), so a signal then ends the process at
+once with its message. From `graceful_from_here()` on (called once the command's work begins) the signal raises
+`Stopped`, so context managers finish what they own (the uploader sends every completed file) before exiting.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+from wrn.errors import Stopped
+
+_graceful = False
+
+
+def _handle(signum: int, frame) -> None:
+    name = signal.Signals(signum).name
+    if not _graceful:
+        sys.stderr.write(f"stopped by {name} while starting: no result was written yet\n")
+        sys.stderr.flush()
+        os._exit(128 + signum)
+    raise Stopped(name, 128 + signum)
+
+
+def install() -> None:
+    """Handle SIGINT and SIGTERM in this (main) thread; starting up, a signal ends the process at once."""
+    global _graceful
+    _graceful = False
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _handle)
+
+
+def graceful_from_here() -> None:
+    """From now on a signal raises `Stopped`. Installed again here because MindSpore's initialisation may replace
+    the handlers. (During training steps MindSpore's runtime installs a SIGINT handler of its own that turns Ctrl-C
+    into SIGTERM: the run then stops the same clean way, reported as SIGTERM with exit 143.)"""
+    global _graceful
+    _graceful = True
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _handle)
