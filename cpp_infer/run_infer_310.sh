@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # preprocess -> build -> run on the Ascend310 -> postprocess. Leaves acc.log and time_Result/ in the current folder.
 # usage: bash cpp_infer/run_infer_310.sh MINDIR DATA_DIR [DEVICE_ID]
-#   MINDIR: an exported model (its .json sidecar gives the batch size and the recipe's normalisation)
+#   MINDIR: an exported model (its .json sidecar gives the batch size and the normalisation; without one: batch 1,
+#           wrn40_10's normalisation)
 #   DATA_DIR: CIFAR-10 binary folder (its eval split is used)
 # env: DEVICE_TYPE (Ascend310 | Ascend | CPU, default Ascend310), MINDSPORE_PATH (the runtime: include/api, lib/),
 #      BUILD_DIR (default cpp_infer/build), PYTHON
@@ -18,14 +19,14 @@ python="${PYTHON:-python3}"
 [ -f "$mindir" ] || { echo "error: MINDIR $mindir does not exist" >&2; exit 2; }
 sidecar="$mindir.json"
 batch=1
-config=wrn40_10
+normalise=(--config wrn40_10)
 if [ -f "$sidecar" ]; then
     batch="$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["input_shape"][0])' "$sidecar")"
-    config="$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"])' "$sidecar")"
+    normalise=(--sidecar "$sidecar")  # the export's own mean/std, whatever config it came from
 fi
 work="$PWD/preprocess_Result"
 rm -rf "$work" result_Files time_Result
-"$python" "$here/preprocess.py" --data_url "$data_dir" --output "$work" --config "$config" --batch_size "$batch"
+"$python" "$here/preprocess.py" --data_url "$data_dir" --output "$work" "${normalise[@]}" --batch_size "$batch"
 bash "$here/build.sh"
 # The runtime library and the libraries it loads (oneDNN, glog, ...) sit in one lib/ folder.
 if [ -n "${MINDSPORE_PATH:-}" ]; then

@@ -16,7 +16,7 @@ def layer_of(module: str) -> str:
         return ""
     if parts[1] in LAYERS:
         return parts[1]
-    return "base" if parts[1] in ("__init__", "errors", "faults", "fileio", "values", "signals", "config", "configs") else parts[1]
+    return "base" if parts[1] in ("__init__", "errors", "faults", "fileio", "values", "signals", "modelzoo", "config", "configs") else parts[1]
 
 
 def imports_of(path: Path) -> set[str]:

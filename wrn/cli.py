@@ -67,6 +67,11 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--train_url", required=True, type=location, help="run directory (created if needed)")
     parser.add_argument("--resume", action="append", default=[],
                         help="'auto' (continue train_url's ckpt/last.ckpt if any) or a checkpoint")
+    parser.add_argument("--eval_data_url", type=location, default=None,
+                        help="evaluate on this folder's test_batch.bin instead of data_url's eval split")
+    # The ModelZoo WideResNet's console names for the checkpoint to continue from.
+    for name in ("--checkpoint_url", "--pre_trained"):
+        parser.add_argument(name, dest="resume", action="append", help="ModelZoo name of --resume=PATH")
     return parser
 
 
@@ -86,7 +91,11 @@ def _load_config(config: str, rest: Sequence[str], platform: bool = False):
         overrides, ignored = split_platform_args(overrides)
         if ignored:
             print(f"ignoring platform arguments: {' '.join('--' + a for a in ignored)}", flush=True)
-    return load_config(config, parse_overrides(overrides))
+    notes: list[str] = []
+    cfg = load_config(config, parse_overrides(overrides), notes)
+    if notes:
+        print(f"ModelZoo keys mapped: {'; '.join(notes)}", flush=True)
+    return cfg
 
 
 def train_main(argv: Sequence[str] | None = None, prog: str = "train.py", platform: bool = False) -> int:
@@ -97,7 +106,7 @@ def train_main(argv: Sequence[str] | None = None, prog: str = "train.py", platfo
     from wrn.run.train import train
 
     try:
-        summary = train(cfg, args.data_url, args.train_url, resume=resume)
+        summary = train(cfg, args.data_url, args.train_url, resume=resume, eval_data_url=args.eval_data_url)
     except Stopped as stop:
         stop.kept = (f"every completed epoch is in {args.train_url} (ckpt/last.ckpt); continue with the same command "
                      "and --resume=auto")
@@ -157,6 +166,28 @@ def export_main(argv: Sequence[str] | None = None, prog: str = "export.py", plat
     return 0
 
 
+def modelzoo_export_main(argv: Sequence[str] | None = None) -> int:
+    """export.py with the ModelZoo WideResNet's arguments: --ckpt_file, --file_format, --file_name (a path without
+    the suffix), --device_id; this package's --config and --batch_size too."""
+    parser = argparse.ArgumentParser(prog="export.py", description=modelzoo_export_main.__doc__, allow_abbrev=False)
+    parser.add_argument("--ckpt_file", required=True, type=location, help="local path or obs:// URL")
+    parser.add_argument("--file_format", default="MINDIR", help="MINDIR, ONNX or AIR (Ascend only)")
+    parser.add_argument("--file_name", default="wideresnet", type=location, help="output path without the suffix")
+    parser.add_argument("--device_id", type=int, default=None, help="the Ascend device to export on")
+    parser.add_argument("--config", default="wrn40_10")
+    parser.add_argument("--batch_size", type=int, default=1)
+    args, rest = parser.parse_known_args(argv)
+    if args.device_id is not None:
+        os.environ["DEVICE_ID"] = str(args.device_id)
+    cfg = _load_config(args.config, rest)
+    from wrn.deploy.export import export
+
+    target = Path(args.file_name)
+    result = export(cfg, args.ckpt_file, args.file_format, args.batch_size, str(target.parent), file_stem=target.name)
+    print(json.dumps(result, sort_keys=True))
+    return 0
+
+
 def modelarts_export_main(argv: Sequence[str] | None = None) -> int:
     return export_main(argv, prog="modelarts/export.py", platform=True)
 
@@ -182,12 +213,16 @@ def preprocess_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data_url", required=True, type=location)
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--config", default="wrn40_10", help="recipe whose mean/std normalise the images")
+    parser.add_argument("--sidecar", type=Path, default=None,
+                        help="an export's .json sidecar: its normalisation instead of --config's")
     parser.add_argument("--batch_size", type=int, default=1, help="the exported model's batch size")
     args = parser.parse_args(argv)
     from wrn.config import load_config
-    from wrn.deploy.infer import preprocess
+    from wrn.deploy.infer import normalisation_of, preprocess
 
-    print(json.dumps(preprocess(load_config(args.config), args.data_url, args.output, args.batch_size)))
+    mean, std = normalisation_of(args.sidecar) if args.sidecar else (load_config(args.config).mean,
+                                                                     load_config(args.config).std)
+    print(json.dumps(preprocess(args.data_url, args.output, mean=mean, std=std, batch_size=args.batch_size)))
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from wrn import modelzoo
 from wrn.errors import ConfigError
 from wrn.values import parse_bool, read_utf8
 
@@ -62,6 +63,7 @@ class Config:
     eval_start_epoch: int = 1
     eval_on_every_rank: bool = False
     keep_checkpoint_max: int = 0
+    checkpoint_interval: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -87,13 +89,19 @@ def recipe_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in resources.files("wrn.configs").iterdir() if p.name.endswith(".yaml"))
 
 
-def load_config(recipe: str, overrides: dict[str, Any] | Iterable[str] = ()) -> Config:
-    """Load a named recipe (e.g. `wrn40_10`) or a YAML path, apply overrides and validate."""
+def load_config(recipe: str, overrides: dict[str, Any] | Iterable[str] = (),
+                notes: list[str] | None = None) -> Config:
+    """Load a named recipe (e.g. `wrn40_10`) or a YAML path, apply overrides and validate. ModelZoo WideResNet keys
+    (in the file or the overrides) are translated; `notes` receives what became of each."""
     values = _read_recipe(recipe)
     values.setdefault("name", Path(recipe).stem if recipe.endswith((".yaml", ".yml")) else recipe)
     if not isinstance(overrides, dict):
         overrides = parse_overrides(overrides)
     values.update(overrides)
+    if modelzoo.is_modelzoo(values):
+        values, mapped = modelzoo.translate(values, source=recipe)
+        if notes is not None:
+            notes.extend(mapped)
     return build_config(values, source=recipe)
 
 
@@ -135,7 +143,8 @@ def _read_recipe(recipe: str) -> dict[str, Any]:
             raise ConfigError(f"unknown recipe {recipe!r}: expected one of {', '.join(names)} or a .yaml path{suggestion}")
         text = candidate.read_text()
     try:
-        data = yaml.safe_load(text) or {}
+        # The ModelZoo's files append a second YAML document of help texts: the first one is the config.
+        data = next(iter(yaml.safe_load_all(text)), None) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {recipe}: not valid YAML ({exc})".replace("\n", " ")) from None
     if not isinstance(data, dict):
@@ -230,6 +239,7 @@ def _validate(cfg: Config, source: str) -> None:
     check(0.0 <= v["momentum"] < 1.0, "momentum", "a value in [0, 1)")
     check(v["weight_decay"] >= 0, "weight_decay", "a number >= 0")
     check(v["loss_scale"] >= 1, "loss_scale", "a number >= 1")
+    check(v["checkpoint_interval"] >= 1, "checkpoint_interval", "an integer >= 1 (epochs between periodic checkpoints)")
     check(v["keep_checkpoint_max"] >= 0, "keep_checkpoint_max", "an integer >= 0 (0 keeps no periodic checkpoints)")
     check(len(v["mean"]) == 3, "mean", "3 per-channel values (RGB, in [0, 1])")
     check(len(v["std"]) == 3 and all(s > 0 for s in v["std"]), "std", "3 positive per-channel values")

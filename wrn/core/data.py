@@ -62,6 +62,17 @@ def find_layout(root: Path | str) -> Layout:
     return layout
 
 
+def find_eval_file(root: Path | str) -> Path:
+    """The evaluation file of a folder that may hold only it (test_batch.bin, eval/test_batch.bin or the official
+    cifar-10-batches-bin/test_batch.bin), checked."""
+    root = Path(root)
+    for candidate in (root / EVAL_FILE, root / "eval" / EVAL_FILE, root / OFFICIAL_SUBDIR / EVAL_FILE):
+        if candidate.is_file():
+            check_file(candidate)
+            return candidate
+    raise DataError(f"eval data folder {root}: no {EVAL_FILE} in it, in eval/ or in {OFFICIAL_SUBDIR}/")
+
+
 def _layout_in(root: Path, train_dir: Path, eval_dir: Path, style: str) -> Layout:
     train_files = tuple(p for p in (train_dir / name for name in TRAIN_FILES) if p.is_file())
     if not train_files:

@@ -42,8 +42,9 @@ def verification_batch(batch_size: int) -> np.ndarray:
 
 
 def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, train_url: str,
-           scratch: str | None = None) -> dict:
-    """Write `checkpoint`'s network as `file_format` (batch `batch_size`) with a JSON sidecar into train_url."""
+           scratch: str | None = None, file_stem: str | None = None) -> dict:
+    """Write `checkpoint`'s network as `file_format` (batch `batch_size`) with a JSON sidecar into train_url, named
+    `file_stem` + the format's suffix (default wrn<depth>_<width>_b<batch>)."""
     from wrn.platform import runtime
 
     if batch_size < 1:
@@ -71,8 +72,8 @@ def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, trai
             ms.export(net, ms.Tensor(batch), file_name=str(temp), file_format=fmt)
             differences.append(_verify(fmt, temp, batch, expected))
 
-        final = run.write(run.root / f"wrn{cfg.depth}_{cfg.widen_factor}_b{batch_size}{FORMATS[fmt]}", produce,
-                          suffix=FORMATS[fmt])
+        stem = file_stem or f"wrn{cfg.depth}_{cfg.widen_factor}_b{batch_size}"
+        final = run.write(run.root / f"{stem}{FORMATS[fmt]}", produce, suffix=FORMATS[fmt])
         sidecar = {
             "config": cfg.name, "depth": cfg.depth, "widen_factor": cfg.widen_factor, "num_classes": cfg.num_classes,
             "checkpoint": str(checkpoint), "file": final.name, "file_format": fmt,

@@ -26,14 +26,15 @@ class InferError(WrnError):
     """Inference files are missing, malformed or inconsistent."""
 
 
-def preprocess(cfg, data_url: str, output: Path, batch_size: int = 1) -> dict:
+def preprocess(data_url: str, output: Path, *, mean: list[float], std: list[float], batch_size: int = 1) -> dict:
+    """The eval split of data_url as normalised float32 NCHW batches (`mean`/`std` per RGB channel in [0, 1])."""
     from wrn.core.data import find_layout, read_records
 
     layout = find_layout(data_url)
     images, labels = read_records([layout.eval_file])
-    mean = np.asarray(cfg.mean, np.float32).reshape(1, 3, 1, 1)
-    std = np.asarray(cfg.std, np.float32).reshape(1, 3, 1, 1)
-    tensors = ((images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0) - mean) / std
+    mean_nchw = np.asarray(mean, np.float32).reshape(1, 3, 1, 1)
+    std_nchw = np.asarray(std, np.float32).reshape(1, 3, 1, 1)
+    tensors = ((images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0) - mean_nchw) / std_nchw
     count = 0
     for index, start in enumerate(range(0, len(labels), batch_size)):
         batch = tensors[start:start + batch_size]
@@ -45,6 +46,15 @@ def preprocess(cfg, data_url: str, output: Path, batch_size: int = 1) -> dict:
         atomic_write_bytes(output / LABEL_DIR / name, labels[start:start + real].astype(np.int32).tobytes())
         count += 1
     return {"images": int(len(labels)), "files": count, "batch_size": batch_size, "output": str(output)}
+
+
+def normalisation_of(sidecar: Path) -> tuple[list[float], list[float]]:
+    """The mean and std an export was trained with, from its JSON sidecar."""
+    try:
+        values = json.loads(sidecar.read_text())["normalisation"]
+        return [float(v) for v in values["mean"]], [float(v) for v in values["std"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InferError(f"sidecar {sidecar}: no readable normalisation ({type(exc).__name__}: {exc})") from None
 
 
 def input_files(folder: Path) -> list[Path]:

@@ -66,6 +66,12 @@ def train_state(params: dict[str, Any], path: Path | str) -> TrainState:
 
 def load_into(cell: nn.Cell, params: dict[str, Any], path: Path | str, skip: tuple[str, ...] = ()) -> None:
     """Load every parameter of `cell` (but `skip`) from `params`, or name the first one missing or mis-shaped."""
+    if is_modelzoo_checkpoint(params):
+        raise CheckpointError(
+            f"checkpoint {path} comes from the MindSpore ModelZoo WideResNet, whose network differs from the paper's "
+            "and this package's (a BN-ReLU after the stem convolution, biases on every convolution, dropout before "
+            "a block's first convolution, the shortcut taken from the block's raw input): its weights do not fit. "
+            "Train with this package; a ModelZoo config file works as --config PATH")
     for param in cell.get_parameters():
         name = param.name
         if name in skip:
@@ -78,3 +84,8 @@ def load_into(cell: nn.Cell, params: dict[str, Any], path: Path | str, skip: tup
             raise CheckpointError(f"checkpoint {path} does not match this network: parameter {name!r} has shape "
                                   f"{saved} in the checkpoint, {tuple(param.shape)} in the network (another depth/width?)")
     ms.load_param_into_net(cell, {k: v for k, v in params.items() if k not in _META_KEYS and k not in skip})
+
+
+def is_modelzoo_checkpoint(params: dict[str, Any]) -> bool:
+    """The ModelZoo WideResNet names its classifier `linear` and its groups conv2..conv4 of blocks with biases."""
+    return "linear.weight" in params and any(name.startswith("conv2.0.conv1.bias") for name in params)

@@ -3,7 +3,8 @@
 - ckpt/last.ckpt, every epoch: the whole training state (weights, optimizer moments, step, loss scale, position), so
   `--resume` continues exactly where the run stopped.
 - ckpt/best.ckpt, when the eval top-1 improves: the network's weights and the position.
-- ckpt/epoch_NNNN.ckpt, the newest `keep_max` epochs (0 keeps none): the same weights file as best.ckpt would hold.
+- ckpt/epoch_NNNN.ckpt, every `interval` epochs and after the final one, the newest `keep_max` of them (0 keeps
+  none): the same weights file as best.ckpt would hold.
 The weights are written once per epoch and hard-linked (or copied) to every other name that needs them, after
 last.ckpt, so no kept file is ever ahead of the position a resume continues from.
 """
@@ -21,9 +22,10 @@ from wrn.run.rundir import RunDir
 
 class CheckpointSaver:
     def __init__(self, run: RunDir, net: nn.Cell, train_network: nn.Cell, steps_per_epoch: int, keep_max: int = 0,
-                 best_top1: float = -1.0, best_epoch: int = 0) -> None:
+                 best_top1: float = -1.0, best_epoch: int = 0, interval: int = 1, final_epoch: int = 0) -> None:
         self.run, self.net, self.train_network = run, net, train_network
         self.steps_per_epoch, self.keep_max = steps_per_epoch, keep_max
+        self.interval, self.final_epoch = interval, final_epoch
         self.best_top1, self.best_epoch = best_top1, best_epoch
 
     def save(self, epoch: int, global_step: int, top1: float | None) -> tuple[float, int]:
@@ -45,8 +47,9 @@ class CheckpointSaver:
 
     def _write_weights(self, state: ckpt.TrainState) -> None:
         epoch = state.epoch
+        periodic = self.keep_max and (epoch % self.interval == 0 or epoch == self.final_epoch)
         weights_for = ([self.run.best_ckpt] if self.best_epoch == epoch else []) + (
-            [self.run.epoch_ckpt(epoch)] if self.keep_max else [])
+            [self.run.epoch_ckpt(epoch)] if periodic else [])
         if weights_for:
             first = self._write(weights_for[0], self.net, state)
             for other in weights_for[1:]:

@@ -6,13 +6,14 @@ import hashlib
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import mindspore as ms
 
 from wrn import signals
 from wrn.config import Config
-from wrn.core.data import Layout, find_layout
+from wrn.core.data import Layout, find_eval_file, find_layout
 from wrn.core.metrics import EvalCounts, evaluate
 from wrn.core.model import count_trainable_parameters
 from wrn.errors import CheckpointError, DataError, RunDirError
@@ -33,8 +34,9 @@ _NOT_RESTORED = ("learning_rate",)
 
 
 def train(cfg: Config, data_url: str | Path, train_url: str | Path, resume: str = "",
-          scratch: str | None = None) -> dict:
-    """Train `cfg` on data_url into the run directory train_url (each a local path or an obs:// URL)."""
+          scratch: str | None = None, eval_data_url: str | Path | None = None) -> dict:
+    """Train `cfg` on data_url into the run directory train_url (each a local path or an obs:// URL); evaluate on
+    eval_data_url's test_batch.bin when given, else on data_url's eval split."""
     started = time.perf_counter()
     topology = setup_runtime(cfg)
     options = StagingOptions.from_env(scratch)
@@ -47,17 +49,21 @@ def train(cfg: Config, data_url: str | Path, train_url: str | Path, resume: str 
         if remote is not None:
             log.info("remote storage through %r", storage_for(remote))
         runtime.warn_if_slow_cpu_build(topology.device_target)
-        return _train_in(run, cfg, str(data_url), resume, topology, options, started)
+        return _train_in(run, cfg, str(data_url), resume, topology, options, started,
+                         str(eval_data_url) if eval_data_url else None)
 
 
 def _train_in(run: RunDir, cfg: Config, data_url: str, resume: str, topology: runtime.Topology,
-              options: StagingOptions, started: float) -> dict:
+              options: StagingOptions, started: float, eval_data_url: str | None) -> dict:
     # setup: where to resume from, the data, the trainer
     resume_from = _resume_source(resume, run, topology, options)
     if resume == "auto" and resume_from is not None and run.remote and topology.is_main:
         _fetch_remote(run, run.metrics)
     resume_params = ckpt.read(resume_from) if resume_from else None
     layout = find_layout(stage_in(data_url, topology.local_rank, options))
+    if eval_data_url:
+        layout = replace(layout, eval_file=find_eval_file(stage_in(eval_data_url, topology.local_rank, options,
+                                                                   kind="eval-data")))
     train_data = build_dataset(cfg, layout, train=True, rank=topology.rank, world_size=topology.world_size)
     steps_per_epoch = train_data.get_dataset_size()
     if steps_per_epoch == 0:
@@ -85,7 +91,8 @@ def _train_in(run: RunDir, cfg: Config, data_url: str, resume: str, topology: ru
     signals.graceful_from_here()
     steps = StepLogger(trainer.lrs, steps_per_epoch, cfg.epochs, images_per_step, cfg.log_interval, state.global_step)
     saver = CheckpointSaver(run, trainer.net, trainer.model.train_network, steps_per_epoch, cfg.keep_checkpoint_max,
-                            state.best_top1, state.best_epoch) if topology.is_main else None
+                            state.best_top1, state.best_epoch, cfg.checkpoint_interval, cfg.epochs) \
+        if topology.is_main else None
     if saver is not None and resume_params is not None:
         saver.resumed(state)
     epoch_end = EpochEnd(run, steps, lambda: evaluate_now(trainer.net),
