@@ -143,11 +143,11 @@ def validate(data: dict, source: str) -> JobSpec:
             if _looks_like_credential(key) or value in secrets:
                 raise JobError(f"{source}: {field_name}.{key}: credentials never live in job files (the platform "
                                "provides them to the job); the value is not shown")
-    for name, url in inputs.items():
-        given = hyperparameters.get(name)
+    for input_name, url in inputs.items():
+        given = hyperparameters.get(input_name)
         if given is not None and given.rstrip("/") != url.rstrip("/"):
-            raise JobError(f"{source}: hyperparameters.{name} ({given}) disagrees with inputs.{name} ({url}): the "
-                           "platform passes the input as --" + name + "; give it once, under inputs")
+            raise JobError(f"{source}: hyperparameters.{input_name} ({given}) disagrees with inputs.{input_name} "
+                           f"({url}): the platform passes the input as --{input_name}; give it once, under inputs")
     _check_hyperparameters(boot_file, hyperparameters, set(inputs) | set(outputs), source)
     return JobSpec(name=name, description=str(data.get("description") or ""), code_dir=code_dir,
                    boot_file=boot_file, flavor_id=str(need("flavor_id")), node_count=node_count,

@@ -24,7 +24,8 @@ class Entry:
     version: str = ""
 
 
-# Which version of each file a tree download brought, so a replaced remote file of the same size is fetched again.
+# Which version of each file a tree download brought (kept beside the destination folder), so a replaced remote file
+# of the same size is fetched again.
 VERSIONS_FILE = ".wrn-versions.json"
 
 
@@ -70,7 +71,8 @@ class Storage:
         (same size and, where the backend lists one, the same ETag as when it was downloaded)."""
         started = time.perf_counter()
         stats = TransferStats()
-        versions_file = destination / VERSIONS_FILE
+        # Beside the destination, not in it: the tree holds exactly the remote files.
+        versions_file = destination.parent / f".{destination.name}{VERSIONS_FILE}"
         try:
             known = json.loads(versions_file.read_text()) if versions_file.is_file() else {}
         except ValueError:
