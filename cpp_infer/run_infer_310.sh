@@ -19,10 +19,12 @@ python="${PYTHON:-python3}"
 [ -f "$mindir" ] || { echo "error: MINDIR $mindir does not exist" >&2; exit 2; }
 sidecar="$mindir.json"
 batch=1
+classes=10
 normalise=(--config wrn40_10)
 if [ -f "$sidecar" ]; then
     batch="$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["input_shape"][0])' "$sidecar")"
-    normalise=(--sidecar "$sidecar")  # the export's own mean/std, whatever config it came from
+    classes="$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["num_classes"])' "$sidecar")"
+    normalise=(--sidecar "$sidecar")  # the export's own data: mean/std, dataset and label, whatever config it used
 fi
 work="$PWD/preprocess_Result"
 rm -rf "$work" result_Files time_Result
@@ -34,5 +36,6 @@ if [ -n "${MINDSPORE_PATH:-}" ]; then
 fi
 "${BUILD_DIR:-$here/build}/main" --mindir_path="$mindir" --input_dir="$work/img_data" --output_dir="$PWD" \
     --device_type="${DEVICE_TYPE:-Ascend310}" --device_id="$device_id"
-"$python" "$here/postprocess.py" --result_dir "$PWD/result_Files" --label_dir "$work/label" --output "$PWD/acc.log"
+"$python" "$here/postprocess.py" --result_dir "$PWD/result_Files" --label_dir "$work/label" --output "$PWD/acc.log" \
+    --num_classes "$classes"
 cat acc.log

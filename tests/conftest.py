@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("GLOG_v", "3")
 
 from wrn.config import load_config  # noqa: E402
-from wrn.core.data import EVAL_FILE, TRAIN_FILES, write_records  # noqa: E402
+from wrn.core.data import FORMATS, write_records  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,16 +32,21 @@ def learnable_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return images
 
 
-def make_cifar(root: Path, train_sizes=(96,), eval_size=40, layout: str = "seed", seed: int = 0) -> Path:
-    """Write CIFAR-10 binary files: `seed` (train/ + eval/), `official` (cifar-10-batches-bin/) or `flat`."""
+def make_cifar(root: Path, train_sizes=(96,), eval_size=40, layout: str = "seed", seed: int = 0,
+               dataset: str = "cifar10") -> Path:
+    """Write binary files of `dataset`: `seed` (train/ + eval/), `official` (the archive's folder) or `flat`.
+    As CIFAR-100 the learnable class is the fine label (0-9 of 100) and class // 5 the coarse one."""
+    fmt = FORMATS[dataset]
     rng = np.random.default_rng(seed)
-    train_dir = {"seed": root / "train", "official": root / "cifar-10-batches-bin", "flat": root}[layout]
+    train_dir = {"seed": root / "train", "official": root / fmt.official_subdir, "flat": root}[layout]
     eval_dir = {"seed": root / "eval", "official": train_dir, "flat": root}[layout]
-    for name, size in zip(TRAIN_FILES, train_sizes):
-        labels = rng.integers(0, 10, size).astype(np.int32)
-        write_records(train_dir / name, learnable_images(labels, rng), labels)
-    labels = np.arange(eval_size, dtype=np.int32) % 10
-    write_records(eval_dir / EVAL_FILE, learnable_images(labels, rng), labels)
+
+    def write(path: Path, labels: np.ndarray) -> None:
+        write_records(path, learnable_images(labels, rng), labels, labels // 5 if dataset == "cifar100" else None)
+
+    for name, size in zip(fmt.train_files, train_sizes):
+        write(train_dir / name, rng.integers(0, 10, size).astype(np.int32))
+    write(eval_dir / fmt.eval_file, np.arange(eval_size, dtype=np.int32) % 10)
     return root
 
 

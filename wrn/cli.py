@@ -218,11 +218,14 @@ def preprocess_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch_size", type=int, default=1, help="the exported model's batch size")
     args = parser.parse_args(argv)
     from wrn.config import load_config
-    from wrn.deploy.infer import normalisation_of, preprocess
+    from wrn.deploy.infer import data_of, preprocess
 
-    mean, std = normalisation_of(args.sidecar) if args.sidecar else (load_config(args.config).mean,
-                                                                     load_config(args.config).std)
-    print(json.dumps(preprocess(args.data_url, args.output, mean=mean, std=std, batch_size=args.batch_size)))
+    if args.sidecar:
+        data = data_of(args.sidecar)
+    else:
+        cfg = load_config(args.config)
+        data = {"mean": cfg.mean, "std": cfg.std, "dataset": cfg.dataset, "label": cfg.label}
+    print(json.dumps(preprocess(args.data_url, args.output, batch_size=args.batch_size, **data)))
     return 0
 
 
@@ -269,26 +272,29 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
 
 def data_main(argv: Sequence[str] | None = None) -> int:
     """python -m wrn.cli data download|make-demo|check DIR: get, make or check a CIFAR-10 binary folder."""
-    from wrn.core.data import OFFICIAL_MD5, OFFICIAL_URL, check_file, download, find_layout, make_demo
+    from wrn.core.data import FORMATS, check_file, download, find_layout, make_demo
 
     parser = argparse.ArgumentParser(prog="python -m wrn.cli data", description=data_main.__doc__, allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)
-    get = sub.add_parser("download", help="fetch the official CIFAR-10 binary archive into DIR/train + DIR/eval")
-    get.add_argument("dir", type=Path)
-    get.add_argument("--url", default=OFFICIAL_URL, help="a mirror of cifar-10-binary.tar.gz")
-    get.add_argument("--md5", default=OFFICIAL_MD5)
-    sub.add_parser("make-demo", help="write the scikit-learn digits as a CIFAR-10-format set into DIR").add_argument(
-        "dir", type=Path)
-    sub.add_parser("check", help="check the layout and every file of a data folder").add_argument("dir", type=Path)
+    get = sub.add_parser("download", help="fetch the official binary archive into DIR/train + DIR/eval (MD5-checked)")
+    get.add_argument("--url", default=None, help="a mirror of the official archive")
+    get.add_argument("--md5", default=None, help="the archive's MD5 (default: the official one)")
+    demo = sub.add_parser("make-demo", help="write the scikit-learn digits as a set in the dataset's format into DIR")
+    check = sub.add_parser("check", help="check the layout and every file of a data folder")
+    for command in (get, demo, check):
+        command.add_argument("dir", type=Path)
+        command.add_argument("--dataset", default="cifar10", choices=sorted(FORMATS))
+    check.add_argument("--label", default="fine", choices=("fine", "coarse"))
     args = parser.parse_args(argv)
     if args.command == "download":
-        layout = download(args.dir, args.url, args.md5)
+        layout = download(args.dir, args.url, args.md5, dataset=args.dataset)
     elif args.command == "make-demo":
-        layout = make_demo(args.dir)
+        layout = make_demo(args.dir, dataset=args.dataset)
     else:
-        layout = find_layout(args.dir)
-    train_count = sum(check_file(p) for p in layout.train_files)
-    print(f"{layout.root}: {layout.style} layout, {train_count} training and {check_file(layout.eval_file)} eval images")
+        layout = find_layout(args.dir, args.dataset, args.label)
+    train_count = sum(check_file(p, layout.format) for p in layout.train_files)
+    print(f"{layout.root}: {layout.format.name} {layout.style} layout, {train_count} training and "
+          f"{check_file(layout.eval_file, layout.format)} eval images")
     return 0
 
 

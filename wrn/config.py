@@ -31,10 +31,18 @@ class Config:
     dropout: float = 0.0
     num_classes: int = 10
     # data
+    dataset: str = "cifar10"
+    label: str = "fine"
     mean: list[float] = field(default_factory=lambda: [0.4914, 0.4822, 0.4465])
     std: list[float] = field(default_factory=lambda: [0.2470, 0.2435, 0.2616])
     crop_padding: int = 4
+    crop_padding_mode: str = "constant"
     random_flip: bool = True
+    autoaugment: str = "none"
+    cutout: int = 0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    mix_probability: float = 1.0
     num_workers: int = 2
     # optimisation
     batch_size: int = 32
@@ -81,6 +89,10 @@ _CHOICES = {
     "lr_scaling": ("none", "linear"),
     "loss_scale_type": ("fixed", "dynamic"),
     "device_target": ("auto", "CPU", "GPU", "Ascend"),
+    "dataset": ("cifar10", "cifar100"),
+    "crop_padding_mode": ("constant", "reflect"),
+    "autoaugment": ("none", "cifar10", "randaugment"),
+    "label": ("fine", "coarse"),
     "amp_level": ("auto", "O0", "O1", "O2", "O3"),
 }
 
@@ -97,12 +109,24 @@ def load_config(recipe: str, overrides: dict[str, Any] | Iterable[str] = (),
     values.setdefault("name", Path(recipe).stem if recipe.endswith((".yaml", ".yml")) else recipe)
     if not isinstance(overrides, dict):
         overrides = parse_overrides(overrides)
+    if ({"dataset", "label"} & set(overrides)) and "num_classes" not in overrides:
+        # Choosing the data on the command line chooses its classes (a file's own num_classes is checked instead).
+        classes = dataset_classes(overrides.get("dataset", values.get("dataset", "cifar10")),
+                                  overrides.get("label", values.get("label", "fine")))
+        if classes:
+            overrides = {**overrides, "num_classes": classes}
     values.update(overrides)
     if modelzoo.is_modelzoo(values):
         values, mapped = modelzoo.translate(values, source=recipe)
         if notes is not None:
             notes.extend(mapped)
     return build_config(values, source=recipe)
+
+
+def dataset_classes(dataset: object, label: object) -> int:
+    """Classes of a dataset's label kind (0 for an unknown combination, which validation then names)."""
+    return {("cifar10", "fine"): 10, ("cifar100", "fine"): 100, ("cifar100", "coarse"): 20}.get(
+        (str(dataset), str(label)), 0)
 
 
 def parse_overrides(args: Iterable[str]) -> dict[str, str]:
@@ -244,7 +268,14 @@ def _validate(cfg: Config, source: str) -> None:
     check(len(v["mean"]) == 3, "mean", "3 per-channel values (RGB, in [0, 1])")
     check(len(v["std"]) == 3 and all(s > 0 for s in v["std"]), "std", "3 positive per-channel values")
     check(v["crop_padding"] >= 0, "crop_padding", "an integer >= 0")
+    check(0 <= v["cutout"] <= 32, "cutout", "a patch length in [0, 32] (0: off; 16 is the usual CIFAR value)")
+    for key in ("mixup", "cutmix"):
+        check(v[key] >= 0, key, "an alpha >= 0 (0: off; 1.0 is usual)")
+    check(0 < v["mix_probability"] <= 1, "mix_probability", "a probability in (0, 1]")
     if v["lr_schedule"] != "multistep" and v["lr_milestones"]:
         check(False, "lr_milestones", "no milestones: they apply to lr_schedule=multistep only")
     for key, choices in _CHOICES.items():
         check(v[key] in choices, key, "one of " + ", ".join(choices))
+    check(v["label"] == "fine" or v["dataset"] == "cifar100", "label", "fine (coarse labels exist in cifar100 only)")
+    classes = dataset_classes(v["dataset"], v["label"])
+    check(v["num_classes"] == classes, "num_classes", f"{classes} for dataset {v['dataset']} with {v['label']} labels")

@@ -1,8 +1,10 @@
-"""CIFAR-10 binary data: layout and file checks, train/eval pipelines, the official download and the demo set.
+"""CIFAR-10 and CIFAR-100 binary data: layout and file checks, train/eval pipelines, the official downloads and the
+demo set.
 
-Record layout (https://www.cs.toronto.edu/~kriz/cifar.html): 1 label byte, then 3,072 bytes of a 32x32 image stored
-as three 1,024-byte planes R, G, B. MindSpore's `Cifar10Dataset` insists on exactly 10,000 records per file, which
-rejects partial, sharded or generated sets, so files are read here and fed through `GeneratorDataset`.
+Record layouts (https://www.cs.toronto.edu/~kriz/cifar.html): CIFAR-10, 1 label byte then 3,072 bytes of a 32x32
+image as three 1,024-byte planes R, G, B; CIFAR-100, 1 coarse-label byte (20 classes), 1 fine-label byte (100
+classes), then the same 3,072 bytes. MindSpore's `Cifar10Dataset`/`Cifar100Dataset` insist on the official file
+sizes, which rejects partial, sharded or generated sets, so files are read here and fed through `GeneratorDataset`.
 """
 
 from __future__ import annotations
@@ -19,113 +21,178 @@ import numpy as np
 
 from wrn.errors import DataError, WrnError
 
-RECORD_BYTES = 1 + 3 * 32 * 32
-TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
-EVAL_FILE = "test_batch.bin"
-OFFICIAL_SUBDIR = "cifar-10-batches-bin"
-OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
-OFFICIAL_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
-NUM_LABELS = 10
+IMAGE_BYTES = 3 * 32 * 32
+
+
+@dataclass(frozen=True)
+class CifarFormat:
+    """One of the two binary formats: its label bytes (in record order), file names, official folder and archive."""
+
+    name: str
+    labels: tuple[tuple[str, int], ...]  # (label kind, classes) per label byte
+    train_files: tuple[str, ...]
+    eval_file: str
+    official_subdir: str
+    url: str
+    md5: str
+
+    @property
+    def record_bytes(self) -> int:
+        return len(self.labels) + IMAGE_BYTES
+
+    @property
+    def label_kinds(self) -> tuple[str, ...]:
+        return tuple(kind for kind, _ in self.labels)
+
+    def classes(self, label: str) -> int:
+        return dict(self.labels)[label]
+
+    def offset(self, label: str) -> int:
+        return self.label_kinds.index(label)
+
+
+CIFAR10 = CifarFormat("cifar10", (("fine", 10),), tuple(f"data_batch_{i}.bin" for i in range(1, 6)), "test_batch.bin",
+                      "cifar-10-batches-bin", "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+                      "c32a1d4ab5d03f1284b67883e8d87530")
+CIFAR100 = CifarFormat("cifar100", (("coarse", 20), ("fine", 100)), ("train.bin",), "test.bin", "cifar-100-binary",
+                       "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz", "03b5dce01913d631647c71ecec9e9cb8")
+FORMATS = {f.name: f for f in (CIFAR10, CIFAR100)}
+# CIFAR-10's names, as most callers and the ModelZoo know them.
+RECORD_BYTES = CIFAR10.record_bytes
+TRAIN_FILES = CIFAR10.train_files
+EVAL_FILE = CIFAR10.eval_file
+OFFICIAL_SUBDIR = CIFAR10.official_subdir
+OFFICIAL_URL = CIFAR10.url
+OFFICIAL_MD5 = CIFAR10.md5
+
+
+def cifar_format(dataset: str) -> CifarFormat:
+    if dataset not in FORMATS:
+        raise DataError(f"dataset {dataset!r}: expected one of {', '.join(FORMATS)}")
+    return FORMATS[dataset]
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Where the train and eval files of one data folder are."""
+    """Where the train and eval files of one data folder are, in which format, and which label is read."""
 
     root: Path
     train_files: tuple[Path, ...]
     eval_file: Path
-    style: str  # "seed" (train/ + eval/), "official" (cifar-10-batches-bin/) or "flat" (six files in one folder)
+    style: str  # "seed" (train/ + eval/), "official" (the archive's folder) or "flat" (every file in one folder)
+    format: CifarFormat = CIFAR10
+    label: str = "fine"
 
 
-def find_layout(root: Path | str) -> Layout:
-    """Recognise the seed, official or flat layout and check every file, or say exactly what is wrong."""
-    root = Path(root)
+def find_layout(root: Path | str, dataset: str = "cifar10", label: str = "fine") -> Layout:
+    """Recognise the seed, official or flat layout of `dataset` and check every file, or say exactly what is wrong."""
+    root, fmt = Path(root), cifar_format(dataset)
     if not root.exists():
         raise DataError(f"data folder {root} does not exist")
     if not root.is_dir():
         raise DataError(f"data folder {root} is a file, expected a folder")
     if (root / "train").is_dir() or (root / "eval").is_dir():
-        layout = _layout_in(root, root / "train", root / "eval", "seed")
-    elif (root / OFFICIAL_SUBDIR).is_dir():
-        layout = _layout_in(root, root / OFFICIAL_SUBDIR, root / OFFICIAL_SUBDIR, "official")
+        layout = _layout_in(root, root / "train", root / "eval", "seed", fmt, label)
+    elif (root / fmt.official_subdir).is_dir():
+        layout = _layout_in(root, root / fmt.official_subdir, root / fmt.official_subdir, "official", fmt, label)
     elif any(root.glob("*.bin")):
-        layout = _layout_in(root, root, root, "flat")
+        layout = _layout_in(root, root, root, "flat", fmt, label)
     else:
+        _refuse_other_format(root, fmt)
         content = sorted(p.name for p in root.iterdir())[:8]
         raise DataError(
-            f"data folder {root} holds no CIFAR-10 binary files ({'empty' if not content else 'found: ' + ', '.join(content)}); "
-            f"expected train/data_batch_1..5.bin + eval/{EVAL_FILE}, or {OFFICIAL_SUBDIR}/, or the six .bin files in one folder"
+            f"data folder {root} holds no {fmt.name} binary files ({'empty' if not content else 'found: ' + ', '.join(content)}); "
+            f"expected train/{fmt.train_files[0]}{'..' if len(fmt.train_files) > 1 else ''} + eval/{fmt.eval_file}, "
+            f"or {fmt.official_subdir}/, or the files in one folder"
         )
     for path in (*layout.train_files, layout.eval_file):
-        check_file(path)
+        check_file(path, fmt)
     return layout
 
 
-def find_eval_file(root: Path | str) -> Path:
-    """The evaluation file of a folder that may hold only it (test_batch.bin, eval/test_batch.bin or the official
-    cifar-10-batches-bin/test_batch.bin), checked."""
-    root = Path(root)
-    for candidate in (root / EVAL_FILE, root / "eval" / EVAL_FILE, root / OFFICIAL_SUBDIR / EVAL_FILE):
+def find_eval_file(root: Path | str, dataset: str = "cifar10") -> Path:
+    """The evaluation file of a folder that may hold only it (directly, in eval/ or in the official folder), checked."""
+    root, fmt = Path(root), cifar_format(dataset)
+    for candidate in (root / fmt.eval_file, root / "eval" / fmt.eval_file, root / fmt.official_subdir / fmt.eval_file):
         if candidate.is_file():
-            check_file(candidate)
+            check_file(candidate, fmt)
             return candidate
-    raise DataError(f"eval data folder {root}: no {EVAL_FILE} in it, in eval/ or in {OFFICIAL_SUBDIR}/")
+    raise DataError(f"eval data folder {root}: no {fmt.eval_file} in it, in eval/ or in {fmt.official_subdir}/")
 
 
-def _layout_in(root: Path, train_dir: Path, eval_dir: Path, style: str) -> Layout:
-    train_files = tuple(p for p in (train_dir / name for name in TRAIN_FILES) if p.is_file())
+def _refuse_other_format(folder: Path, fmt: CifarFormat) -> None:
+    """A folder of the other format is a config mistake: name both."""
+    for other in FORMATS.values():
+        found = [p.name for p in folder.rglob("*.bin") if p.name in (*other.train_files, other.eval_file)]
+        if other is not fmt and found:
+            raise DataError(f"data folder {folder} holds {other.name} files ({', '.join(sorted(found)[:3])}), but the "
+                            f"config's dataset is {fmt.name}: set dataset={other.name} (num_classes follows it)")
+
+
+def _layout_in(root: Path, train_dir: Path, eval_dir: Path, style: str, fmt: CifarFormat, label: str) -> Layout:
+    if label not in fmt.label_kinds:
+        raise DataError(f"label {label!r}: {fmt.name} has {' and '.join(fmt.label_kinds)} labels")
+    train_files = tuple(p for p in (train_dir / name for name in fmt.train_files) if p.is_file())
     if not train_files:
-        raise DataError(f"{train_dir}: no training file found; expected {', '.join(TRAIN_FILES)} ({style} layout)")
-    if style != "flat" and len(train_files) < len(TRAIN_FILES):
+        _refuse_other_format(root, fmt)
+        raise DataError(f"{train_dir}: no training file found; expected {', '.join(fmt.train_files)} ({style} layout)")
+    if style != "flat" and len(train_files) < len(fmt.train_files):
         # A gap (data_batch_1 and _3 without _2) is a broken copy; a prefix (only _1) is a smaller set.
-        expected = tuple(train_dir / name for name in TRAIN_FILES[: len(train_files)])
+        expected = tuple(train_dir / name for name in fmt.train_files[: len(train_files)])
         if train_files != expected:
             missing = sorted(set(expected) - set(train_files))
             raise DataError(f"{train_dir}: missing {missing[0].name} while later training files exist")
-    eval_file = eval_dir / EVAL_FILE
+    eval_file = eval_dir / fmt.eval_file
     if not eval_file.is_file():
-        raise DataError(f"{eval_dir}: missing {EVAL_FILE} ({style} layout: the evaluation split)")
-    return Layout(root, train_files, eval_file, style)
+        raise DataError(f"{eval_dir}: missing {fmt.eval_file} ({style} layout: the evaluation split)")
+    return Layout(root, train_files, eval_file, style, fmt, label)
 
 
-def check_file(path: Path) -> int:
-    """Whole records of 3,073 bytes with labels 0-9; returns the record count."""
+def check_file(path: Path, fmt: CifarFormat = CIFAR10) -> int:
+    """Whole records of the format's size with every label in range; returns the record count."""
     try:
         with open(path, "rb"):
             size = path.stat().st_size
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror}); check that it is a file this user may read") \
             from None
+    record = fmt.record_bytes
     if size == 0:
-        raise DataError(f"{path}: empty file, expected records of {RECORD_BYTES} bytes")
-    if size % RECORD_BYTES:
+        raise DataError(f"{path}: empty file, expected records of {record} bytes")
+    if size % record:
         raise DataError(
-            f"{path}: size {size} bytes is not a whole number of {RECORD_BYTES}-byte records "
-            f"({size // RECORD_BYTES} records + {size % RECORD_BYTES} stray bytes; truncated or not CIFAR-10 binary)"
+            f"{path}: size {size} bytes is not a whole number of {record}-byte records "
+            f"({size // record} records + {size % record} stray bytes; truncated or not {fmt.name} binary)"
         )
-    labels = np.memmap(path, dtype=np.uint8, mode="r")[::RECORD_BYTES]
-    bad = np.flatnonzero(labels >= NUM_LABELS)
-    if bad.size:
-        raise DataError(f"{path}: record {bad[0]} has label {labels[bad[0]]}, expected 0-{NUM_LABELS - 1}"
-                        f" ({bad.size} bad records)")
-    return size // RECORD_BYTES
+    raw = np.memmap(path, dtype=np.uint8, mode="r")
+    for offset, (kind, classes) in enumerate(fmt.labels):
+        labels = raw[offset::record]
+        bad = np.flatnonzero(labels >= classes)
+        if bad.size:
+            name = "label" if len(fmt.labels) == 1 else f"{kind} label"
+            raise DataError(f"{path}: record {bad[0]} has {name} {labels[bad[0]]}, expected 0-{classes - 1}"
+                            f" ({bad.size} bad records; is it {fmt.name}?)")
+    return size // record
 
 
-def read_records(paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """Images as uint8 NHWC and labels as int32, in file order."""
-    raw = np.concatenate([np.fromfile(p, dtype=np.uint8).reshape(-1, RECORD_BYTES) for p in paths])
-    labels = raw[:, 0].astype(np.int32)
-    images = np.ascontiguousarray(raw[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+def read_records(paths: Sequence[Path], fmt: CifarFormat = CIFAR10, label: str = "fine") -> tuple[np.ndarray,
+                                                                                                   np.ndarray]:
+    """Images as uint8 NHWC and the chosen labels as int32, in file order."""
+    raw = np.concatenate([np.fromfile(p, dtype=np.uint8).reshape(-1, fmt.record_bytes) for p in paths])
+    labels = raw[:, fmt.offset(label)].astype(np.int32)
+    images = np.ascontiguousarray(raw[:, len(fmt.labels):].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     return images, labels
 
 
-def write_records(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    """Inverse of read_records: NHWC uint8 images and labels 0-9 to one CIFAR-10 binary file."""
+def write_records(path: Path, images: np.ndarray, labels: np.ndarray, coarse: np.ndarray | None = None) -> None:
+    """Inverse of read_records: NHWC uint8 images and labels to one binary file; with `coarse` labels, CIFAR-100's
+    record layout (coarse, fine), else CIFAR-10's."""
     from wrn.fileio import atomic_write_bytes
 
     planes = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
-    atomic_write_bytes(path, np.concatenate([labels.astype(np.uint8)[:, None], planes], axis=1).tobytes())
+    label_columns = [labels.astype(np.uint8)[:, None]] if coarse is None else [coarse.astype(np.uint8)[:, None],
+                                                                               labels.astype(np.uint8)[:, None]]
+    atomic_write_bytes(path, np.concatenate([*label_columns, planes], axis=1).tobytes())
 
 
 class _Records:
@@ -141,12 +208,31 @@ class _Records:
         return len(self.labels)
 
 
-def create_dataset(layout: Layout, *, train: bool, batch_size: int, mean: Sequence[float], std: Sequence[float],
-                   seed: int, num_workers: int = 2, crop_padding: int = 0, random_flip: bool = False, rank: int = 0,
-                   world_size: int = 1):
-    """Batched pipeline of (float32 NCHW normalised image, int32 label); `mean`/`std` per RGB channel in [0, 1].
+@dataclass(frozen=True)
+class Augmentation:
+    """Training-time augmentations, each off unless set; all built on MindSpore's own dataset ops."""
 
-    Training: seeded shuffle, shard `rank` of `world_size`, random crop with padding, optional flip, full batches.
+    crop_padding: int = 0  # RandomCrop(32, padding); 0: no crop
+    crop_padding_mode: str = "constant"  # "constant" (zeros) or "reflect" (the paper's)
+    random_flip: bool = False  # RandomHorizontalFlip
+    autoaugment: str = "none"  # "cifar10": AutoAugment(AutoAugmentPolicy.CIFAR10); "randaugment": RandAugment()
+    cutout: int = 0  # CutOut(length) on the normalised image (DeVries & Taylor, 2017); 0: off
+    mixup: float = 0.0  # MixUpBatch(alpha); 0: off
+    cutmix: float = 0.0  # CutMixBatch(alpha); 0: off
+    mix_probability: float = 1.0  # of mixing a batch (when both are on, each batch picks one)
+
+    @property
+    def mixes(self) -> bool:
+        return self.mixup > 0 or self.cutmix > 0
+
+
+def create_dataset(layout: Layout, *, train: bool, batch_size: int, mean: Sequence[float], std: Sequence[float],
+                   seed: int, num_workers: int = 2, augmentation: Augmentation = Augmentation(), rank: int = 0,
+                   world_size: int = 1):
+    """Batched pipeline of (float32 NCHW normalised image, label); `mean`/`std` per RGB channel in [0, 1]. Labels
+    are int32 class indices, or float32 class probabilities [B, classes] when training mixes batches.
+
+    Training: seeded shuffle, shard `rank` of `world_size`, `augmentation`, full batches.
     Evaluation: every image exactly once across the shards, last partial batch kept; never augmented.
     """
     import mindspore as ms
@@ -154,7 +240,7 @@ def create_dataset(layout: Layout, *, train: bool, batch_size: int, mean: Sequen
     import mindspore.dataset.transforms as transforms
     import mindspore.dataset.vision as vision
 
-    images, labels = read_records(layout.train_files if train else (layout.eval_file,))
+    images, labels = read_records(layout.train_files if train else (layout.eval_file,), layout.format, layout.label)
     ds.config.set_seed(seed)
     if train:
         # MindSpore's sharding gives every rank the same number of samples (so steps stay in lockstep).
@@ -165,25 +251,46 @@ def create_dataset(layout: Layout, *, train: bool, batch_size: int, mean: Sequen
         # A strided slice instead: each image exactly once over all ranks, none repeated to even out the shards.
         dataset = ds.GeneratorDataset(_Records(images[rank::world_size], labels[rank::world_size]),
                                       ["image", "label"], shuffle=False, python_multiprocessing=False)
-    ops = []
-    if train:
-        ops.append(vision.RandomCrop(32, padding=crop_padding) if crop_padding else vision.RandomCrop(32))
-        if random_flip:
-            ops.append(vision.RandomHorizontalFlip())
-    ops += [vision.Normalize([m * 255 for m in mean], [s * 255 for s in std]), vision.HWC2CHW()]
+    aug = augmentation if train else Augmentation()
+    ops: list = []
+    if aug.crop_padding:
+        mode = vision.Border.REFLECT if aug.crop_padding_mode == "reflect" else vision.Border.CONSTANT
+        ops.append(vision.RandomCrop(32, padding=aug.crop_padding, padding_mode=mode))
+    if aug.random_flip:
+        ops.append(vision.RandomHorizontalFlip())
+    if aug.autoaugment == "cifar10":
+        ops.append(vision.AutoAugment(vision.AutoAugmentPolicy.CIFAR10))
+    elif aug.autoaugment == "randaugment":
+        ops.append(vision.RandAugment())
+    ops.append(vision.Normalize([m * 255 for m in mean], [s * 255 for s in std]))
+    if aug.cutout:
+        ops.append(vision.CutOut(aug.cutout, num_patches=1))
+    ops.append(vision.HWC2CHW())
     dataset = dataset.map(ops, "image", num_parallel_workers=num_workers)
-    dataset = dataset.map(transforms.TypeCast(ms.int32), "label")
-    return dataset.batch(batch_size, drop_remainder=train)
+    if not aug.mixes:
+        dataset = dataset.map(transforms.TypeCast(ms.int32), "label")
+        return dataset.batch(batch_size, drop_remainder=train)
+    classes = layout.format.classes(layout.label)
+    dataset = dataset.map([transforms.OneHot(classes), transforms.TypeCast(ms.float32)], "label")
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    mixers = ([vision.MixUpBatch(aug.mixup)] if aug.mixup > 0 else []) + (
+        [vision.CutMixBatch(vision.ImageBatchFormat.NCHW, aug.cutmix, 1.0)] if aug.cutmix > 0 else [])
+    mixer = mixers[0] if len(mixers) == 1 else transforms.RandomChoice(mixers)
+    if aug.mix_probability < 1:
+        mixer = transforms.RandomApply([mixer], prob=aug.mix_probability)
+    return dataset.map(mixer, ["image", "label"])
 
 
 # ---- official archive ---------------------------------------------------------------------------------------------
 
-def download(dest: Path, url: str = OFFICIAL_URL, md5: str = OFFICIAL_MD5) -> Layout:
-    """Fetch the official binary archive, verify its MD5 and lay it out as dest/train + dest/eval."""
-    dest = Path(dest)
+def download(dest: Path, url: str | None = None, md5: str | None = None, dataset: str = "cifar10") -> Layout:
+    """Fetch the official binary archive of `dataset` (or `url`, a mirror), verify its MD5 and lay it out as
+    dest/train + dest/eval."""
+    dest, fmt = Path(dest), cifar_format(dataset)
+    url, md5 = url or fmt.url, md5 or fmt.md5
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest, prefix=".download-") as tmp:
-        archive = Path(tmp) / "cifar-10-binary.tar.gz"
+        archive = Path(tmp) / url.rsplit("/", 1)[-1]
         try:
             with urllib.request.urlopen(url, timeout=60) as response, open(archive, "wb") as out:
                 digest = hashlib.md5()
@@ -195,7 +302,7 @@ def download(dest: Path, url: str = OFFICIAL_URL, md5: str = OFFICIAL_MD5) -> La
         if digest.hexdigest() != md5:
             raise DataError(f"{url}: MD5 {digest.hexdigest()} does not match the expected {md5}; nothing was written")
         members = {Path(m.name).name: m for m in _open_tar(archive, url).getmembers() if m.isfile()}
-        wanted = {**{name: dest / "train" / name for name in TRAIN_FILES}, EVAL_FILE: dest / "eval" / EVAL_FILE}
+        wanted = {**{name: dest / "train" / name for name in fmt.train_files}, fmt.eval_file: dest / "eval" / fmt.eval_file}
         missing = sorted(set(wanted) - set(members))
         if missing:
             raise DataError(f"{url}: archive lacks {', '.join(missing)}")
@@ -204,11 +311,11 @@ def download(dest: Path, url: str = OFFICIAL_URL, md5: str = OFFICIAL_MD5) -> La
                 data = tar.extractfile(members[name]).read()  # type: ignore[union-attr]
                 staged = Path(tmp) / name
                 staged.write_bytes(data)
-                check_file(staged)
+                check_file(staged, fmt)
         for name, target in wanted.items():
             target.parent.mkdir(parents=True, exist_ok=True)
             (Path(tmp) / name).replace(target)
-    return find_layout(dest)
+    return find_layout(dest, dataset)
 
 
 def _open_tar(archive: Path, url: str) -> tarfile.TarFile:
@@ -220,11 +327,13 @@ def _open_tar(archive: Path, url: str) -> tarfile.TarFile:
 
 # ---- demo data ------------------------------------------------------------------------------------------------------
 
-def make_demo(dest: Path, eval_every: int = 5) -> Layout:
-    """scikit-learn's bundled 8x8 digits (1,797 real images, no download) as a small CIFAR-10-format set.
+def make_demo(dest: Path, eval_every: int = 5, dataset: str = "cifar10") -> Layout:
+    """scikit-learn's bundled 8x8 digits (1,797 real images, no download) as a small set in `dataset`'s format.
 
-    Images are upscaled to 32x32 (bilinear), grey copied to RGB; every `eval_every`-th image goes to eval/.
+    Images are upscaled to 32x32 (bilinear), grey copied to RGB; every `eval_every`-th image goes to eval/. As
+    CIFAR-100 the digit is the fine label and digit // 5 the coarse one.
     """
+    fmt = cifar_format(dataset)
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -238,6 +347,8 @@ def make_demo(dest: Path, eval_every: int = 5) -> Layout:
     labels = digits.target.astype(np.int32)
     is_eval = np.arange(len(labels)) % eval_every == 0
     dest = Path(dest)
-    write_records(dest / "train" / TRAIN_FILES[0], images[~is_eval], labels[~is_eval])
-    write_records(dest / "eval" / EVAL_FILE, images[is_eval], labels[is_eval])
-    return find_layout(dest)
+    coarse = labels // 5 if fmt is CIFAR100 else None
+    for folder, name, chosen in (("train", fmt.train_files[0], ~is_eval), ("eval", fmt.eval_file, is_eval)):
+        write_records(dest / folder / name, images[chosen], labels[chosen],
+                      None if coarse is None else coarse[chosen])
+    return find_layout(dest, dataset)

@@ -76,6 +76,7 @@ def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, trai
         final = run.write(run.root / f"{stem}{FORMATS[fmt]}", produce, suffix=FORMATS[fmt])
         sidecar = {
             "config": cfg.name, "depth": cfg.depth, "widen_factor": cfg.widen_factor, "num_classes": cfg.num_classes,
+            "dataset": cfg.dataset, "label": cfg.label,
             "checkpoint": str(checkpoint), "file": final.name, "file_format": fmt,
             "input_shape": [batch_size, 3, 32, 32], "input_dtype": "float32", "input_layout": "NCHW",
             "normalisation": {"mean": cfg.mean, "std": cfg.std, "scale": "pixel / 255, then (x - mean) / std"},

@@ -26,12 +26,13 @@ class InferError(WrnError):
     """Inference files are missing, malformed or inconsistent."""
 
 
-def preprocess(data_url: str, output: Path, *, mean: list[float], std: list[float], batch_size: int = 1) -> dict:
+def preprocess(data_url: str, output: Path, *, mean: list[float], std: list[float], batch_size: int = 1,
+               dataset: str = "cifar10", label: str = "fine") -> dict:
     """The eval split of data_url as normalised float32 NCHW batches (`mean`/`std` per RGB channel in [0, 1])."""
     from wrn.core.data import find_layout, read_records
 
-    layout = find_layout(data_url)
-    images, labels = read_records([layout.eval_file])
+    layout = find_layout(data_url, dataset, label)
+    images, labels = read_records([layout.eval_file], layout.format, layout.label)
     mean_nchw = np.asarray(mean, np.float32).reshape(1, 3, 1, 1)
     std_nchw = np.asarray(std, np.float32).reshape(1, 3, 1, 1)
     tensors = ((images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0) - mean_nchw) / std_nchw
@@ -48,11 +49,13 @@ def preprocess(data_url: str, output: Path, *, mean: list[float], std: list[floa
     return {"images": int(len(labels)), "files": count, "batch_size": batch_size, "output": str(output)}
 
 
-def normalisation_of(sidecar: Path) -> tuple[list[float], list[float]]:
-    """The mean and std an export was trained with, from its JSON sidecar."""
+def data_of(sidecar: Path) -> dict:
+    """What an export was trained on, from its JSON sidecar: mean, std, dataset and label (older sidecars: CIFAR-10)."""
     try:
-        values = json.loads(sidecar.read_text())["normalisation"]
-        return [float(v) for v in values["mean"]], [float(v) for v in values["std"]]
+        values = json.loads(sidecar.read_text())
+        return {"mean": [float(v) for v in values["normalisation"]["mean"]],
+                "std": [float(v) for v in values["normalisation"]["std"]],
+                "dataset": str(values.get("dataset", "cifar10")), "label": str(values.get("label", "fine"))}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InferError(f"sidecar {sidecar}: no readable normalisation ({type(exc).__name__}: {exc})") from None
 

@@ -16,7 +16,7 @@ from mindspore.train import Model
 from mindspore.train.loss_scale_manager import DynamicLossScaleManager, FixedLossScaleManager
 
 from wrn.config import Config
-from wrn.core.data import Layout, create_dataset
+from wrn.core.data import Augmentation, Layout, create_dataset
 from wrn.core.loss import create_loss
 from wrn.core.model import WideResNet, create_model
 from wrn.core.optim import create_optimizer
@@ -47,8 +47,11 @@ def build_dataset(cfg: Config, layout: Layout, *, train: bool, rank: int = 0, wo
     common = dict(mean=cfg.mean, std=cfg.std, seed=cfg.seed, num_workers=cfg.num_workers, rank=rank,
                   world_size=world_size)
     if train:
-        return create_dataset(layout, train=True, batch_size=cfg.batch_size, crop_padding=cfg.crop_padding,
-                              random_flip=cfg.random_flip, **common)
+        augmentation = Augmentation(
+            crop_padding=cfg.crop_padding, crop_padding_mode=cfg.crop_padding_mode, random_flip=cfg.random_flip,
+            autoaugment=cfg.autoaugment, cutout=cfg.cutout, mixup=cfg.mixup, cutmix=cfg.cutmix,
+            mix_probability=cfg.mix_probability)
+        return create_dataset(layout, train=True, batch_size=cfg.batch_size, augmentation=augmentation, **common)
     return create_dataset(layout, train=False, batch_size=cfg.eval_batch_size, **common)
 
 

@@ -21,7 +21,7 @@ def evaluate_checkpoint(cfg: Config, data_url: str, checkpoint: str, output: str
         _check_writable(Path(output))
     topology = setup_runtime(cfg)
     options = StagingOptions.from_env()
-    layout = find_layout(stage_in(data_url, topology.local_rank, options))
+    layout = find_layout(stage_in(data_url, topology.local_rank, options), cfg.dataset, cfg.label)
     net = load_network(cfg, checkpoint, topology, options)
     start = time.perf_counter()
     counts = evaluate(net, build_dataset(cfg, layout, train=False))

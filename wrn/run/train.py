@@ -60,10 +60,10 @@ def _train_in(run: RunDir, cfg: Config, data_url: str, resume: str, topology: ru
     if resume == "auto" and resume_from is not None and run.remote and topology.is_main:
         _fetch_remote(run, run.metrics)
     resume_params = ckpt.read(resume_from) if resume_from else None
-    layout = find_layout(stage_in(data_url, topology.local_rank, options))
+    layout = find_layout(stage_in(data_url, topology.local_rank, options), cfg.dataset, cfg.label)
     if eval_data_url:
         layout = replace(layout, eval_file=find_eval_file(stage_in(eval_data_url, topology.local_rank, options,
-                                                                   kind="eval-data")))
+                                                                   kind="eval-data"), cfg.dataset))
     train_data = build_dataset(cfg, layout, train=True, rank=topology.rank, world_size=topology.world_size)
     steps_per_epoch = train_data.get_dataset_size()
     if steps_per_epoch == 0:
