@@ -9,7 +9,9 @@ from wrn.errors import ConfigError
 
 
 def test_every_recipe_loads_and_validates():
-    assert recipe_names() == ["demo", "wrn16_4", "wrn28_10", "wrn40_10"]
+    paper = [f"{name}{suffix}" for name in ("wrn16_8", "wrn28_10", "wrn28_10_dropout", "wrn40_10_dropout", "wrn40_4")
+             for suffix in ("", "_c100")]
+    assert recipe_names() == sorted(["demo", "wrn16_4", "wrn40_10", *paper])
     for name in recipe_names():
         assert load_config(name).name == name
 

@@ -29,6 +29,7 @@ class CifarFormat:
     """One of the two binary formats: its label bytes (in record order), file names, official folder and archive."""
 
     name: str
+    title: str
     labels: tuple[tuple[str, int], ...]  # (label kind, classes) per label byte
     train_files: tuple[str, ...]
     eval_file: str
@@ -51,10 +52,10 @@ class CifarFormat:
         return self.label_kinds.index(label)
 
 
-CIFAR10 = CifarFormat("cifar10", (("fine", 10),), tuple(f"data_batch_{i}.bin" for i in range(1, 6)), "test_batch.bin",
+CIFAR10 = CifarFormat("cifar10", "CIFAR-10", (("fine", 10),), tuple(f"data_batch_{i}.bin" for i in range(1, 6)), "test_batch.bin",
                       "cifar-10-batches-bin", "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
                       "c32a1d4ab5d03f1284b67883e8d87530")
-CIFAR100 = CifarFormat("cifar100", (("coarse", 20), ("fine", 100)), ("train.bin",), "test.bin", "cifar-100-binary",
+CIFAR100 = CifarFormat("cifar100", "CIFAR-100", (("coarse", 20), ("fine", 100)), ("train.bin",), "test.bin", "cifar-100-binary",
                        "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz", "03b5dce01913d631647c71ecec9e9cb8")
 FORMATS = {f.name: f for f in (CIFAR10, CIFAR100)}
 # CIFAR-10's names, as most callers and the ModelZoo know them.
@@ -100,10 +101,12 @@ def find_layout(root: Path | str, dataset: str = "cifar10", label: str = "fine")
     else:
         _refuse_other_format(root, fmt)
         content = sorted(p.name for p in root.iterdir())[:8]
+        train_hint = "data_batch_1..5.bin" if len(fmt.train_files) > 1 else fmt.train_files[0]
+        count = {2: "two", 6: "six"}.get(len(fmt.train_files) + 1, str(len(fmt.train_files) + 1))
         raise DataError(
-            f"data folder {root} holds no {fmt.name} binary files ({'empty' if not content else 'found: ' + ', '.join(content)}); "
-            f"expected train/{fmt.train_files[0]}{'..' if len(fmt.train_files) > 1 else ''} + eval/{fmt.eval_file}, "
-            f"or {fmt.official_subdir}/, or the files in one folder"
+            f"data folder {root} holds no {fmt.title} binary files ({'empty' if not content else 'found: ' + ', '.join(content)}); "
+            f"expected train/{train_hint} + eval/{fmt.eval_file}, or {fmt.official_subdir}/, or the {count} .bin files "
+            "in one folder"
         )
     for path in (*layout.train_files, layout.eval_file):
         check_file(path, fmt)
@@ -162,7 +165,7 @@ def check_file(path: Path, fmt: CifarFormat = CIFAR10) -> int:
     if size % record:
         raise DataError(
             f"{path}: size {size} bytes is not a whole number of {record}-byte records "
-            f"({size // record} records + {size % record} stray bytes; truncated or not {fmt.name} binary)"
+            f"({size // record} records + {size % record} stray bytes; truncated or not {fmt.title} binary)"
         )
     raw = np.memmap(path, dtype=np.uint8, mode="r")
     for offset, (kind, classes) in enumerate(fmt.labels):
@@ -171,7 +174,7 @@ def check_file(path: Path, fmt: CifarFormat = CIFAR10) -> int:
         if bad.size:
             name = "label" if len(fmt.labels) == 1 else f"{kind} label"
             raise DataError(f"{path}: record {bad[0]} has {name} {labels[bad[0]]}, expected 0-{classes - 1}"
-                            f" ({bad.size} bad records; is it {fmt.name}?)")
+                            f" ({bad.size} bad records; is it {fmt.title}?)")
     return size // record
 
 
