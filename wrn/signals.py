@@ -16,6 +16,7 @@ import threading
 from wrn.errors import Stopped
 
 _graceful = False
+_installed = False  # only the command-line entry points take the signals over; a library caller keeps its own
 
 
 def _handle(signum: int, frame) -> None:
@@ -29,9 +30,10 @@ def _handle(signum: int, frame) -> None:
 
 def install() -> None:
     """Handle SIGINT and SIGTERM in this (main) thread; starting up, a signal ends the process at once."""
-    global _graceful
+    global _graceful, _installed
     _graceful = False
     if threading.current_thread() is threading.main_thread():
+        _installed = True
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _handle)
 
@@ -42,6 +44,6 @@ def graceful_from_here() -> None:
     into SIGTERM: the run then stops the same clean way, reported as SIGTERM with exit 143.)"""
     global _graceful
     _graceful = True
-    if threading.current_thread() is threading.main_thread():
+    if _installed and threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _handle)
