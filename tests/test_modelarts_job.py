@@ -27,8 +27,8 @@ def dry_run(name: str, *extra: str) -> dict:
 
 
 def test_every_job_definition_is_listed_and_valid():
-    assert sorted(p.stem for p in JOBS.glob("*.yaml")) == ["export_air", "export_mindir", "wrn40_10_16p_2nodes",
-                                                            "wrn40_10_1p", "wrn40_10_8p"]
+    assert sorted(p.stem for p in JOBS.glob("*.yaml")) == ["eval", "export_air", "export_mindir",
+                                                            "wrn40_10_16p_2nodes", "wrn40_10_1p", "wrn40_10_8p"]
     for path in JOBS.glob("*.yaml"):
         spec = load_job(path, variables=VARS)
         assert "team-bucket" in spec.code_dir and "SECRET" not in path.read_text().upper()
@@ -66,6 +66,15 @@ def test_export_job_dry_run(name, file_format):
     assert body["algorithm"]["boot_file"] == "/team-bucket/wrn/code/modelarts/export.py"
     assert body["algorithm"]["inputs"] == []
     assert body["algorithm"]["outputs"][0]["remote"]["obs"]["obs_url"] == "/team-bucket/wrn/export/"
+
+
+def test_eval_job_dry_run():
+    body = dry_run("eval", "--var", "CHECKPOINT=obs://team-bucket/runs/x/ckpt/best.ckpt")
+    parameters = {p["name"]: p["value"] for p in body["algorithm"]["parameters"]}
+    assert parameters == {"config": "wrn40_10", "checkpoint": "obs://team-bucket/runs/x/ckpt/best.ckpt"}
+    assert body["algorithm"]["boot_file"] == "/team-bucket/wrn/code/modelarts/eval.py"
+    assert body["algorithm"]["inputs"] == [{"name": "data_url", "remote": {"obs": {"obs_url": "/team-bucket/cifar10/"}}}]
+    assert body["algorithm"]["outputs"][0]["remote"]["obs"]["obs_url"] == "/team-bucket/wrn/eval/"
 
 
 def test_overrides_and_variables():

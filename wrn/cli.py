@@ -146,6 +146,23 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def modelarts_eval_main(argv: Sequence[str] | None = None) -> int:
+    """modelarts/eval.py: evaluate --checkpoint on --data_url and write eval.json into --train_url (local or obs://);
+    the platform's own arguments are dropped, ModelZoo's --checkpoint_url names the checkpoint too."""
+    parser = argparse.ArgumentParser(prog="modelarts/eval.py", description=modelarts_eval_main.__doc__,
+                                     allow_abbrev=False)
+    parser.add_argument("--config", default="wrn40_10")
+    parser.add_argument("--data_url", required=True, type=location)
+    parser.add_argument("--checkpoint", "--checkpoint_url", dest="checkpoint", required=True, type=location)
+    parser.add_argument("--train_url", required=True, type=location, help="folder for eval.json (local or obs://)")
+    args, rest = parser.parse_known_args(argv)
+    cfg = _load_config(args.config, rest, platform=True)
+    from wrn.run.evaluate import evaluate_into
+
+    print(json.dumps(evaluate_into(cfg, args.data_url, args.checkpoint, args.train_url), sort_keys=True))
+    return 0
+
+
 def _export_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Export a checkpoint to MINDIR, ONNX or AIR.",
                                      allow_abbrev=False)

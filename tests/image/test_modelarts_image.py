@@ -175,15 +175,14 @@ def test_export_boot_file_writes_a_verified_mindir_from_the_obs_checkpoint_back_
     assert sidecar["mindspore"] == image_mindspore() and sidecar["max_abs_difference_vs_checkpoint"] <= 1e-5
 
 
-def test_evaluating_the_obs_checkpoint_matches_the_runs_own_best(obs_run, code, obs):
+def test_the_eval_boot_file_writes_its_result_to_obs_and_matches_the_runs_own_best(obs_run, code, obs):
     env = job_env(obs_run["tmp"], obs, server_list_table(obs_run["tmp"] / "rank_table.json"))
     model = {k: TINY[k] for k in ("depth", "widen_factor", "eval_batch_size")}
-    done = subprocess.run([str(image_python()), "-m", "wrn.cli", "eval", "--config=demo", *tiny_args(model),
-                           f"--data_url=obs://{BUCKET}/cifar10/",
-                           f"--checkpoint=obs://{BUCKET}/job/output/ckpt/best.ckpt"],
-                          cwd=code, env=env, capture_output=True, text=True, timeout=300)
+    done = boot(code, env, "eval.py", "--config=demo", *tiny_args(model), f"--data_url=obs://{BUCKET}/cifar10/",
+                f"--checkpoint=obs://{BUCKET}/job/output/ckpt/best.ckpt", f"--train_url=obs://{BUCKET}/job/eval/",
+                "--init_method=tcp://192.168.0.2:6000")
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads((obs / BUCKET / "job" / "eval" / "eval.json").read_text())
     summary = json.loads((obs_run["output"] / "summary.json").read_text())
     assert result["images"] == 40 and result["top1"] == pytest.approx(summary["best_top1"])
 

@@ -13,6 +13,7 @@ from wrn.errors import WrnError
 from wrn.fileio import atomic_write_json
 from wrn.platform.staging import StagingOptions, stage_in
 from wrn.run.build import build_dataset, load_network, setup_runtime
+from wrn.run.rundir import open_run
 
 
 def evaluate_checkpoint(cfg: Config, data_url: str, checkpoint: str, output: str | None = None) -> dict:
@@ -42,3 +43,13 @@ def _check_writable(output: Path) -> None:
             pass
     except OSError as exc:
         raise WrnError(f"--output {output}: its folder {output.parent} is not writable ({exc.strerror})") from None
+
+
+def evaluate_into(cfg: Config, data_url: str, checkpoint: str, train_url: str) -> dict:
+    """`evaluate_checkpoint`, with the result written to train_url/eval.json (uploaded when train_url is obs://)."""
+    result = evaluate_checkpoint(cfg, data_url, checkpoint)
+    topology = setup_runtime(cfg)  # already set up: returns the same topology
+    with open_run(train_url, topology.rank, StagingOptions.from_env()) as run:
+        if topology.is_main:
+            run.write_json(run.root / "eval.json", result)
+    return {**result, "eval_json": run.location("eval.json")}
