@@ -69,9 +69,11 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
                         help="'auto' (continue train_url's ckpt/last.ckpt if any) or a checkpoint")
     parser.add_argument("--eval_data_url", type=location, default=None,
                         help="evaluate on this folder's test_batch.bin instead of data_url's eval split")
-    # The ModelZoo WideResNet's console names for the checkpoint to continue from.
-    for name in ("--checkpoint_url", "--pre_trained"):
-        parser.add_argument(name, dest="resume", action="append", help="ModelZoo name of --resume=PATH")
+    parser.add_argument("--pretrained", "--pre_trained", dest="pretrained", type=location, default=None,
+                        help="start from this checkpoint's weights (fine-tuning: epoch 1, a fresh optimizer; a "
+                             "classifier of another shape is left at its initialisation); --pre_trained: ModelZoo name")
+    # The ModelZoo WideResNet's console name for the checkpoint to continue from.
+    parser.add_argument("--checkpoint_url", dest="resume", action="append", help="ModelZoo name of --resume=PATH")
     return parser
 
 
@@ -106,7 +108,8 @@ def train_main(argv: Sequence[str] | None = None, prog: str = "train.py", platfo
     from wrn.run.train import train
 
     try:
-        summary = train(cfg, args.data_url, args.train_url, resume=resume, eval_data_url=args.eval_data_url)
+        summary = train(cfg, args.data_url, args.train_url, resume=resume, eval_data_url=args.eval_data_url,
+                        pretrained=args.pretrained)
     except Stopped as stop:
         stop.kept = (f"every completed epoch is in {args.train_url} (ckpt/last.ckpt); continue with the same command "
                      "and --resume=auto")

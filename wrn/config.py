@@ -30,6 +30,7 @@ class Config:
     widen_factor: int = 4
     dropout: float = 0.0
     num_classes: int = 10
+    freeze_backbone: bool = False
     # data
     dataset: str = "cifar10"
     label: str = "fine"

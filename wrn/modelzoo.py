@@ -28,7 +28,7 @@ NEUTRAL: dict[str, tuple[tuple[Any, ...], str]] = {
     "enable_cache": (_FALSE, "there is no dataset cache server here"),
     "infer_910": (_FALSE, "evaluate with local/eval.py or scripts/run_eval.sh"),
     "filter_weight": (_FALSE, "fine-tuning onto a new classifier is not part of this package"),
-    "pre_trained": (("",), "continue a run with --resume (the console's pre_trained / checkpoint_url map to it)"),
+    "pre_trained": (("",), "give the checkpoint as --pretrained (the console's --pre_trained maps to it)"),
     "eval_data_path": (("",), "give the eval data as the scripts' EVAL_DATASET_PATH or --eval_data_url"),
 }
 # Switches and paths that this package decides by itself or takes from the command line.

@@ -27,6 +27,10 @@ from wrn.platform.staging import StagingOptions, stage_checkpoint
 from wrn.run import checkpoint as ckpt
 
 
+# The classifier's parameter prefix: what fine-tuning may re-initialise and what freeze_backbone leaves trainable.
+HEAD = "fc."
+
+
 def setup_runtime(cfg: Config) -> runtime.Topology:
     """The process's device and topology for `cfg`, with the global seed set."""
     ms.set_seed(cfg.seed)
@@ -89,6 +93,9 @@ def build_trainer(cfg: Config, steps_per_epoch: int, topology: runtime.Topology)
     else:
         manager, optimizer_scale = FixedLossScaleManager(cfg.loss_scale, drop_overflow_update=False), cfg.loss_scale
     net = build_network(cfg)
+    if cfg.freeze_backbone:  # fine-tuning the classifier only: the optimizer sees the trainable parameters alone
+        for param in net.get_parameters():
+            param.requires_grad = param.name.startswith(HEAD)
     lrs = build_schedule(cfg, steps_per_epoch, topology.world_size)
     optimizer = create_optimizer(net, lrs, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                  weight_decay=cfg.weight_decay, loss_scale=optimizer_scale)

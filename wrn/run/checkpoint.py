@@ -89,3 +89,27 @@ def load_into(cell: nn.Cell, params: dict[str, Any], path: Path | str, skip: tup
 def is_modelzoo_checkpoint(params: dict[str, Any]) -> bool:
     """The ModelZoo WideResNet names its classifier `linear` and its groups conv2..conv4 of blocks with biases."""
     return "linear.weight" in params and any(name.startswith("conv2.0.conv1.bias") for name in params)
+
+
+def load_pretrained(net: nn.Cell, params: dict[str, Any], path: Path | str, head: str = "fc.") -> list[str]:
+    """Fine-tuning: the network's weights from any checkpoint of this package (optimizer state and position are
+    ignored). The classifier (`head`) is skipped when its shape differs (another num_classes) and stays at its
+    initialisation; any other missing or mis-shaped parameter is an error naming it. Returns the skipped names."""
+    if is_modelzoo_checkpoint(params):
+        load_into(net, params, path)  # raises with the reason
+    skipped = []
+    for param in net.get_parameters():
+        saved = params.get(param.name)
+        fits = saved is not None and tuple(saved.shape) == tuple(param.shape)
+        if not fits and param.name.startswith(head):
+            skipped.append(param.name)
+        elif saved is None:
+            raise CheckpointError(f"pretrained checkpoint {path} does not match this network: no parameter "
+                                  f"{param.name!r} (shape {tuple(param.shape)}); is it of another depth/width?")
+        elif not fits:
+            raise CheckpointError(f"pretrained checkpoint {path} does not match this network: parameter "
+                                  f"{param.name!r} has shape {tuple(saved.shape)} in the checkpoint, "
+                                  f"{tuple(param.shape)} in the network (another depth/width?)")
+    names = {p.name for p in net.get_parameters()} - set(skipped)
+    ms.load_param_into_net(net, {k: v for k, v in params.items() if k in names})
+    return skipped

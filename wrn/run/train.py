@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mindspore as ms
@@ -18,10 +18,10 @@ from wrn.core.metrics import EvalCounts, evaluate
 from wrn.core.model import count_trainable_parameters
 from wrn.errors import CheckpointError, DataError, RunDirError
 from wrn.platform import runtime
-from wrn.platform.staging import StagingOptions, stage_in
+from wrn.platform.staging import StagingOptions, stage_checkpoint, stage_in
 from wrn.platform.storage import StorageError, is_remote, storage_for
 from wrn.run import checkpoint as ckpt
-from wrn.run.build import build_dataset, build_trainer, run_peak_lr, setup_runtime
+from wrn.run.build import HEAD, build_dataset, build_trainer, run_peak_lr, setup_runtime
 from wrn.run.callbacks import EpochEnd, EvalSchedule, StepLogger
 from wrn.run.logs import setup_logging
 from wrn.run.rundir import RunDir, open_run
@@ -33,10 +33,22 @@ log = logging.getLogger("wrn")
 _NOT_RESTORED = ("learning_rate",)
 
 
+@dataclass(frozen=True)
+class Sources:
+    """What a run reads: its data, optionally a separate eval set, and where its weights start from."""
+
+    data_url: str
+    eval_data_url: str | None = None
+    resume: str = ""  # "auto", a checkpoint to continue, or "" for a new run
+    pretrained: str | None = None  # fine-tuning: weights only, epoch 1, a fresh optimizer
+
+
 def train(cfg: Config, data_url: str | Path, train_url: str | Path, resume: str = "",
-          scratch: str | None = None, eval_data_url: str | Path | None = None) -> dict:
+          scratch: str | None = None, eval_data_url: str | Path | None = None,
+          pretrained: str | Path | None = None) -> dict:
     """Train `cfg` on data_url into the run directory train_url (each a local path or an obs:// URL); evaluate on
-    eval_data_url's test_batch.bin when given, else on data_url's eval split."""
+    eval_data_url's test_batch.bin when given, else on data_url's eval split; start from `pretrained`'s weights
+    (fine-tuning) unless the run resumes."""
     started = time.perf_counter()
     topology = setup_runtime(cfg)
     options = StagingOptions.from_env(scratch)
@@ -49,12 +61,14 @@ def train(cfg: Config, data_url: str | Path, train_url: str | Path, resume: str 
         if remote is not None:
             log.info("remote storage through %r", storage_for(remote))
         runtime.warn_if_slow_cpu_build(topology.device_target)
-        return _train_in(run, cfg, str(data_url), resume, topology, options, started,
-                         str(eval_data_url) if eval_data_url else None)
+        sources = Sources(str(data_url), str(eval_data_url) if eval_data_url else None, resume,
+                          str(pretrained) if pretrained else None)
+        return _train_in(run, cfg, sources, topology, options, started)
 
 
-def _train_in(run: RunDir, cfg: Config, data_url: str, resume: str, topology: runtime.Topology,
-              options: StagingOptions, started: float, eval_data_url: str | None) -> dict:
+def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topology, options: StagingOptions,
+              started: float) -> dict:
+    data_url, eval_data_url, resume = sources.data_url, sources.eval_data_url, sources.resume
     # setup: where to resume from, the data, the trainer
     resume_from = _resume_source(resume, run, topology, options)
     if resume == "auto" and resume_from is not None and run.remote and topology.is_main:
@@ -74,6 +88,10 @@ def _train_in(run: RunDir, cfg: Config, data_url: str, resume: str, topology: ru
     state = ckpt.TrainState(epoch=0, global_step=0, steps_per_epoch=steps_per_epoch)
     if resume_params is not None:
         state = _restore(trainer.model.train_network, resume_params, resume_from, steps_per_epoch)
+        if sources.pretrained:
+            log.info("resuming from %s: --pretrained %s is not applied again", resume_from, sources.pretrained)
+    elif sources.pretrained:
+        _start_from(trainer.net, sources.pretrained, topology, options)
     # Nothing newer than the checkpoint survives: records of epochs it does not hold (a kill between a metrics line
     # and its checkpoint, or a run that died before its first checkpoint) are dropped, and so is damage.
     records = _records_until(run, state.epoch) if topology.is_main else []
@@ -185,6 +203,16 @@ def _restore(train_network, params: dict, source: Path, steps_per_epoch: int) ->
     log.info("resumed from %s: epoch %d done, global step %d, best top1 %.4f", source, state.epoch,
              state.global_step, state.best_top1)
     return state
+
+
+def _start_from(net, pretrained: str, topology: runtime.Topology, options: StagingOptions) -> None:
+    params = ckpt.read(stage_checkpoint(pretrained, topology.local_rank, options))
+    skipped = ckpt.load_pretrained(net, params, pretrained, head=HEAD)
+    if skipped:
+        log.info("fine-tuning from %s: its classifier (%s) does not fit this run's %d classes and starts from its "
+                 "initialisation", pretrained, ", ".join(skipped), net.fc.weight.shape[0])
+    else:
+        log.info("fine-tuning from %s: every weight loaded; epoch 1 with a fresh optimizer", pretrained)
 
 
 def _records_until(run: RunDir, epoch: int) -> list[dict]:

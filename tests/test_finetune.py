@@ -1,0 +1,57 @@
+"""Fine-tuning (--pretrained): weights only, a new classifier when the classes differ, epoch 1, a fresh optimizer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import make_cifar, run_cli, tiny_args
+from wrn.run import checkpoint as ckpt
+
+RUN = [*tiny_args(), "--warmup_epochs=0"]
+
+
+def train(data, run, *extra):
+    return run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={run}", *RUN, *extra)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    work = tmp_path_factory.mktemp("pretrained")
+    done = train(make_cifar(work / "c10"), work / "run", "--epochs=2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return work / "run" / "ckpt"
+
+
+def test_a_cifar10_model_fine_tuned_onto_cifar100_with_a_frozen_backbone(pretrained, tmp_path):
+    data = make_cifar(tmp_path / "c100", dataset="cifar100")
+    done = train(data, tmp_path / "ft", "--epochs=1", "--dataset=cifar100", "--freeze_backbone=true",
+                 f"--pretrained={pretrained / 'best.ckpt'}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "its classifier (fc.weight, fc.bias) does not fit this run's 100 classes" in done.stdout
+    before, after = ckpt.read(pretrained / "best.ckpt"), ckpt.read(tmp_path / "ft" / "ckpt" / "last.ckpt")
+    assert tuple(after["fc.weight"].shape) == (100, 64)  # WRN-10-1: 64 features
+    frozen = [n for n in before if not n.startswith("fc.") and n.endswith(("weight", "gamma", "beta"))
+              and not n.startswith(("moments.", "run_"))]
+    assert frozen and all(np.array_equal(before[n].asnumpy(), after[n].asnumpy()) for n in frozen)
+
+
+def test_fine_tuning_starts_at_epoch_one_with_a_fresh_optimizer(pretrained, tmp_path):
+    data = make_cifar(tmp_path / "c10")
+    done = train(data, tmp_path / "ft", "--epochs=1", f"--pretrained={pretrained / 'last.ckpt'}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "every weight loaded; epoch 1 with a fresh optimizer" in done.stdout
+    records = [json.loads(r) for r in (tmp_path / "ft" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1] and records[0]["global_step"] == 6  # not 12 + 6
+    again = train(data, tmp_path / "ft", "--epochs=2", "--resume=auto", f"--pretrained={pretrained / 'last.ckpt'}")
+    assert again.returncode == 0 and "is not applied again" in again.stdout
+
+
+def test_a_pretrained_checkpoint_of_another_width_names_the_parameter(pretrained, tmp_path):
+    done = train(make_cifar(tmp_path / "c10"), tmp_path / "ft", "--epochs=1", "--widen_factor=2",
+                 f"--pretrained={pretrained / 'best.ckpt'}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert ("does not match this network: parameter 'blocks.0.conv1.weight' has shape (16, 16, 3, 3) in the "
+            "checkpoint, (32, 16, 3, 3) in the network") in done.stderr
