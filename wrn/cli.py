@@ -320,6 +320,7 @@ def data_main(argv: Sequence[str] | None = None) -> int:
 
 def submit_main(argv: Sequence[str] | None = None) -> int:
     """modelarts/submit.py: dry-run or create jobs from modelarts/jobs/*.yaml; status, logs, stop, flavors."""
+    signals.graceful_from_here()  # no MindSpore here: Ctrl-C (e.g. during logs --follow) stops it cleanly at once
     from wrn.platform.modelarts.api import ModelArtsApi, describe
     from wrn.platform.modelarts.request import request_body
     from wrn.platform.modelarts.spec import load_job

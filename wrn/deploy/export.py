@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wrn import signals
 from wrn.config import Config
 from wrn.errors import WrnError
 
@@ -60,6 +61,7 @@ def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, trai
     from wrn.run.rundir import open_run
 
     topology = setup_runtime(cfg)
+    signals.graceful_from_here()  # MindSpore is up: a signal now stops the export cleanly (nothing half-written)
     options = StagingOptions.from_env(scratch)
     with open_run(str(train_url), topology.rank, options) as run:
         setup_logging(run.root / "export.log", topology.rank)

@@ -6,6 +6,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from wrn import signals
 from wrn.config import Config
 from wrn.core.data import find_layout
 from wrn.core.metrics import evaluate
@@ -21,6 +22,7 @@ def evaluate_checkpoint(cfg: Config, data_url: str, checkpoint: str, output: str
     if output:
         _check_writable(Path(output))
     topology = setup_runtime(cfg)
+    signals.graceful_from_here()  # MindSpore is up: a signal now stops the evaluation cleanly
     options = StagingOptions.from_env()
     layout = find_layout(stage_in(data_url, topology.local_rank, options), cfg.dataset, cfg.label)
     net = load_network(cfg, checkpoint, topology, options)
