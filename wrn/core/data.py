@@ -62,9 +62,6 @@ FORMATS = {f.name: f for f in (CIFAR10, CIFAR100)}
 RECORD_BYTES = CIFAR10.record_bytes
 TRAIN_FILES = CIFAR10.train_files
 EVAL_FILE = CIFAR10.eval_file
-OFFICIAL_SUBDIR = CIFAR10.official_subdir
-OFFICIAL_URL = CIFAR10.url
-OFFICIAL_MD5 = CIFAR10.md5
 
 
 def cifar_format(dataset: str) -> CifarFormat:

@@ -86,10 +86,10 @@ def stage_in(location: str, local_rank: int, options: StagingOptions, kind: str 
     return _await(location, slot, marker, options)
 
 
-def stage_checkpoint(checkpoint: str, local_rank: int, options: StagingOptions) -> Path:
+def stage_checkpoint(checkpoint: str, local_rank: int, options: StagingOptions, kind: str = "checkpoint") -> Path:
     """A local copy of a checkpoint file (the path itself when local); a storage failure names the checkpoint."""
     try:
-        return stage_in(checkpoint, local_rank, options, kind="checkpoint")
+        return stage_in(checkpoint, local_rank, options, kind=kind)
     except StorageError as exc:
         raise CheckpointError(f"checkpoint {checkpoint}: {exc}") from None
 

@@ -19,7 +19,7 @@ from wrn.core.model import count_trainable_parameters
 from wrn.errors import CheckpointError, DataError, RunDirError
 from wrn.platform import runtime
 from wrn.platform.staging import StagingOptions, stage_checkpoint, stage_in
-from wrn.platform.storage import StorageError, is_remote, storage_for
+from wrn.platform.storage import RemoteUrl, is_remote, storage_for
 from wrn.run import checkpoint as ckpt
 from wrn.run.build import HEAD, build_dataset, build_trainer, run_peak_lr, setup_runtime
 from wrn.run.callbacks import EpochEnd, EvalSchedule, StepLogger
@@ -172,15 +172,14 @@ def _resume_source(resume: str, run: RunDir, topology: runtime.Topology, options
                           "it, or choose another train_url")
     else:
         return None
-    try:
-        return stage_in(source, topology.local_rank, options, kind="resume")
-    except StorageError as exc:
-        raise CheckpointError(f"checkpoint {source}: {exc}") from None
+    return stage_checkpoint(source, topology.local_rank, options, kind="resume")
 
 
 def _same_location(a: str, b: str) -> bool:
-    if is_remote(a) or is_remote(b):
-        return a.rstrip("/").replace("s3://", "obs://", 1) == b.rstrip("/").replace("s3://", "obs://", 1)
+    if is_remote(a) != is_remote(b):
+        return False
+    if is_remote(a):
+        return str(RemoteUrl.parse(a)) == str(RemoteUrl.parse(b))  # s3:// is obs://, trailing slashes don't count
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
