@@ -37,7 +37,7 @@ def test_weight_decay_only_on_conv_and_dense_weights():
         net = WideResNet(10, 1)
         before = {p.name: p.asnumpy().copy() for p in net.trainable_params()}
         optimizer = create_optimizer(net, np.full(4, 0.5, np.float32), momentum=0.0, nesterov=False,
-                                     weight_decay=0.1, loss_scale=1.0)
+                                     weight_decay=0.1)
         optimizer(tuple(ms.ops.zeros_like(p) for p in optimizer.parameters))
         after = {p.name: p.asnumpy() for p in net.trainable_params()}
     finally:

@@ -62,9 +62,13 @@ class Config:
     label_smoothing: float = 0.0
     loss_scale: float = 1.0
     loss_scale_type: str = "fixed"
+    accumulation_steps: int = 1
+    clip_grad_norm: float = 0.0
+    ema_decay: float = 0.0
     # runtime
     device_target: str = "auto"
     amp_level: str = "auto"
+    dataset_sink_mode: str = "auto"
     seed: int = 1
     # run bookkeeping
     log_interval: int = 50
@@ -95,6 +99,7 @@ _CHOICES = {
     "autoaugment": ("none", "cifar10", "randaugment"),
     "label": ("fine", "coarse"),
     "amp_level": ("auto", "O0", "O1", "O2", "O3"),
+    "dataset_sink_mode": ("auto", "true", "false"),
 }
 
 
@@ -147,6 +152,8 @@ def build_config(values: dict[str, Any], source: str = "<dict>") -> Config:
     for key, value in values.items():
         if key not in _FIELD_TYPES:
             raise ConfigError(f"{source}: unknown config key {key!r} (value {value!r}){_closest(key)}")
+        if key == "dataset_sink_mode" and isinstance(value, (bool, str)):  # YAML reads `true` as a boolean
+            value = str(value).strip().lower()
         typed[key] = _coerce(key, value, _HINTS[key], source)
     cfg = Config(**typed)
     _validate(cfg, source)
@@ -264,6 +271,9 @@ def _validate(cfg: Config, source: str) -> None:
     check(0.0 <= v["momentum"] < 1.0, "momentum", "a value in [0, 1)")
     check(v["weight_decay"] >= 0, "weight_decay", "a number >= 0")
     check(v["loss_scale"] >= 1, "loss_scale", "a number >= 1")
+    check(v["accumulation_steps"] >= 1, "accumulation_steps", "an integer >= 1 (micro-batches per optimizer step)")
+    check(v["clip_grad_norm"] >= 0, "clip_grad_norm", "a number >= 0 (0: no clipping)")
+    check(0 <= v["ema_decay"] < 1, "ema_decay", "a value in [0, 1) (0: no EMA; 0.999 is usual)")
     check(v["checkpoint_interval"] >= 1, "checkpoint_interval", "an integer >= 1 (epochs between periodic checkpoints)")
     check(v["keep_checkpoint_max"] >= 0, "keep_checkpoint_max", "an integer >= 0 (0 keeps no periodic checkpoints)")
     check(len(v["mean"]) == 3, "mean", "3 per-channel values (RGB, in [0, 1])")

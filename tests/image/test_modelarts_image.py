@@ -199,3 +199,20 @@ def test_new_style_job_with_mounted_paths_and_the_older_rank_table_folder(code, 
     assert (outputs / "ckpt" / "best.ckpt").is_file() and not (outputs / "curves.png").exists()
     assert sorted(p.relative_to(inputs).as_posix() for p in inputs.rglob("*") if p.is_file()) == [
         "eval/test_batch.bin", "train/data_batch_1.bin"]  # data used in place, nothing added
+
+
+def test_the_train_step_options_run_on_the_images_mindspore(tmp_path):
+    """EMA, clipping, accumulation and a dynamic scale on a float16 network, in one graph on MindSpore 2.0."""
+    data = make_cifar(tmp_path / "data")
+    run = tmp_path / "run"
+    options = {**TINY, "epochs": 2, "batch_size": 8, "accumulation_steps": 2, "ema_decay": 0.9,
+               "clip_grad_norm": 1.0, "amp_level": "O2", "loss_scale_type": "dynamic", "loss_scale": 2 ** 24,
+               "keep_checkpoint_max": 1}
+    done = subprocess.run([str(image_python()), "local/train.py", "--config=demo", f"--data_url={data}",
+                           f"--train_url={run}", *tiny_args(options)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "GLOG_v": "3", "PYTHONPATH": ""}, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-2000:]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["global_step"] for r in records] == [6, 12] and records[0]["overflow_steps"] >= 1
+    assert all(r["eval_weights"] == "ema" and r["top1"] is not None for r in records)
+    assert (run / "ckpt" / "epoch_0002.ckpt").stat().st_ino == (run / "ckpt" / "last.ckpt").stat().st_ino

@@ -12,13 +12,12 @@ def decays(param) -> bool:
     return len(param.shape) > 1
 
 
-def create_optimizer(net: nn.Cell, lrs: np.ndarray, *, momentum: float, nesterov: bool, weight_decay: float,
-                     loss_scale: float = 1.0) -> nn.Momentum:
-    """`lrs` holds one learning rate per optimizer step; `loss_scale` divides the gradients of a scaled loss."""
+def create_optimizer(net: nn.Cell, lrs: np.ndarray, *, momentum: float, nesterov: bool,
+                     weight_decay: float) -> nn.Momentum:
+    """`lrs` holds one learning rate per optimizer step; the gradients it gets are unscaled (`TrainStep`)."""
     params = net.trainable_params()
     groups = [
         {"params": [p for p in params if decays(p)], "weight_decay": weight_decay},
         {"params": [p for p in params if not decays(p)], "weight_decay": 0.0},
     ]
-    return nn.Momentum(groups, learning_rate=ms.Tensor(lrs), momentum=momentum, use_nesterov=nesterov,
-                       loss_scale=loss_scale)
+    return nn.Momentum(groups, learning_rate=ms.Tensor(lrs), momentum=momentum, use_nesterov=nesterov)

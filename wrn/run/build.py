@@ -13,7 +13,6 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 from mindspore.train import Model
-from mindspore.train.loss_scale_manager import DynamicLossScaleManager, FixedLossScaleManager
 
 from wrn.config import Config
 from wrn.core.data import Augmentation, Layout, create_dataset
@@ -21,6 +20,7 @@ from wrn.core.loss import create_loss
 from wrn.core.model import WideResNet, create_model
 from wrn.core.optim import create_optimizer
 from wrn.core.schedule import learning_rates, peak_lr
+from wrn.core.step import LossOf, TrainStep, WeightEma
 from wrn.errors import ConfigError
 from wrn.platform import runtime
 from wrn.platform.staging import StagingOptions, stage_checkpoint
@@ -50,12 +50,13 @@ def build_dataset(cfg: Config, layout: Layout, *, train: bool, rank: int = 0, wo
                           f"(the CPU cores of this machine)")
     common = dict(mean=cfg.mean, std=cfg.std, seed=cfg.seed, num_workers=cfg.num_workers, rank=rank,
                   world_size=world_size)
-    if train:
+    if train:  # one dataset batch holds the micro-batches of one optimizer step
         augmentation = Augmentation(
             crop_padding=cfg.crop_padding, crop_padding_mode=cfg.crop_padding_mode, random_flip=cfg.random_flip,
             autoaugment=cfg.autoaugment, cutout=cfg.cutout, mixup=cfg.mixup, cutmix=cfg.cutmix,
             mix_probability=cfg.mix_probability)
-        return create_dataset(layout, train=True, batch_size=cfg.batch_size, augmentation=augmentation, **common)
+        return create_dataset(layout, train=True, batch_size=cfg.batch_size * cfg.accumulation_steps,
+                              augmentation=augmentation, **common)
     return create_dataset(layout, train=False, batch_size=cfg.eval_batch_size, **common)
 
 
@@ -76,40 +77,51 @@ def amp_level(cfg: Config, device_target: str) -> str:
     return "O0" if device_target == "CPU" else "O2"
 
 
+def sink_mode(cfg: Config, device_target: str) -> bool:
+    """`auto`: dataset sink on Ascend and GPU; MindSpore 2.x has no sink on CPU (Model.train runs it per step)."""
+    if cfg.dataset_sink_mode != "auto":
+        return cfg.dataset_sink_mode == "true"
+    return device_target != "CPU"
+
+
 @dataclass(frozen=True)
 class Trainer:
     net: WideResNet
+    step: TrainStep
     model: Model
     lrs: np.ndarray
 
+    @property
+    def ema(self) -> WeightEma | None:
+        return self.step.ema
+
 
 def build_trainer(cfg: Config, steps_per_epoch: int, topology: runtime.Topology) -> Trainer:
-    """The network, its per-step learning rates and the MindSpore Model (loss, optimizer, loss scale, AMP)."""
-    if cfg.loss_scale_type == "dynamic" and topology.device_target == "CPU":
-        raise ConfigError("config key 'loss_scale_type' has value 'dynamic', expected 'fixed' on CPU "
-                          "(MindSpore supports a dynamic loss scale on Ascend and GPU only)")
-    if cfg.loss_scale_type == "dynamic":
-        manager, optimizer_scale = DynamicLossScaleManager(init_loss_scale=cfg.loss_scale), 1.0
-    else:
-        manager, optimizer_scale = FixedLossScaleManager(cfg.loss_scale, drop_overflow_update=False), cfg.loss_scale
+    """The network, its per-step learning rates and the train step (loss, optimizer, loss scale, accumulation,
+    clipping, EMA, AMP) in a MindSpore Model. `steps_per_epoch` counts optimizer steps."""
     net = build_network(cfg)
     if cfg.freeze_backbone:  # fine-tuning the classifier only: the optimizer sees the trainable parameters alone
         for param in net.get_parameters():
             param.requires_grad = param.name.startswith(HEAD)
     lrs = build_schedule(cfg, steps_per_epoch, topology.world_size)
     optimizer = create_optimizer(net, lrs, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                                 weight_decay=cfg.weight_decay, loss_scale=optimizer_scale)
-    model = Model(net, loss_fn=create_loss(label_smoothing=cfg.label_smoothing), optimizer=optimizer,
-                  loss_scale_manager=manager, amp_level=amp_level(cfg, topology.device_target))
-    return Trainer(net=net, model=model, lrs=lrs)
+                                 weight_decay=cfg.weight_decay)
+    level = amp_level(cfg, topology.device_target)
+    computed = ms.amp.auto_mixed_precision(net, level) if level != "O0" else net
+    step = TrainStep(LossOf(computed, create_loss(label_smoothing=cfg.label_smoothing)), optimizer,
+                     loss_scale=cfg.loss_scale, dynamic_scale=cfg.loss_scale_type == "dynamic",
+                     accumulation_steps=cfg.accumulation_steps, clip_grad_norm=cfg.clip_grad_norm,
+                     ema=WeightEma(net, cfg.ema_decay) if cfg.ema_decay > 0 else None)
+    step.set_train()
+    return Trainer(net=net, step=step, model=Model(step), lrs=lrs)
 
 
 def load_network(cfg: Config, checkpoint: str | Path, topology: runtime.Topology,
                  options: StagingOptions | None = None) -> WideResNet:
-    """The network of `cfg` with the weights of `checkpoint` (a local path or obs://), in inference mode; a
-    checkpoint of another architecture is an error naming the first parameter that does not fit."""
+    """The network of `cfg` with the weights of `checkpoint` (a local path or obs://; its EMA weights when it has
+    them), in inference mode; a checkpoint of another architecture is an error naming the first parameter that does not fit."""
     local = stage_checkpoint(str(checkpoint), topology.local_rank, options or StagingOptions.from_env())
     net = build_network(cfg)
-    ckpt.load_into(net, ckpt.read(local), checkpoint)
+    ckpt.load_into(net, ckpt.evaluation_weights(ckpt.read(local)), checkpoint)
     net.set_train(False)
     return net

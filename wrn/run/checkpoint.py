@@ -9,6 +9,7 @@ from typing import Any
 import mindspore as ms
 import mindspore.nn as nn
 
+from wrn.core.step import EMA_PREFIX
 from wrn.errors import CheckpointError
 from wrn.fileio import atomic_path
 
@@ -56,12 +57,26 @@ def read(path: Path | str) -> dict[str, Any]:
 def train_state(params: dict[str, Any], path: Path | str) -> TrainState:
     missing = [k for k in (*_META_KEYS, "global_step") if k not in params]
     if missing:
-        raise CheckpointError(f"checkpoint {path} holds weights only (no {', '.join(missing)}); "
-                              "resume needs a ckpt/last.ckpt written by training")
+        raise CheckpointError(f"checkpoint {path} holds weights only (no {', '.join(missing)}): --resume needs "
+                              "ckpt/last.ckpt or a periodic ckpt/epoch_NNNN.ckpt; to start a new run from these "
+                              "weights use --pretrained")
     values = {f: params[_PREFIX + f].asnumpy().item() for f in _FIELDS}
     return TrainState(epoch=int(values["epoch"]), global_step=int(values["global_step"]),
                       steps_per_epoch=int(values["steps_per_epoch"]), best_top1=float(values["best_top1"]),
                       best_epoch=int(values["best_epoch"]))
+
+
+def evaluation_weights(params: dict[str, Any]) -> dict[str, Any]:
+    """The weights a checkpoint is evaluated, exported and fine-tuned with: its EMA copy (`ema.<name>`, in the
+    last and periodic checkpoints of a run with ema_decay) in place of the raw weights when it has one."""
+    averaged = {name[len(EMA_PREFIX):]: value for name, value in params.items() if name.startswith(EMA_PREFIX)}
+    if not averaged:
+        return params
+    return {**{k: v for k, v in params.items() if not k.startswith(EMA_PREFIX)}, **averaged}
+
+
+def has_ema(params: dict[str, Any]) -> bool:
+    return any(name.startswith(EMA_PREFIX) for name in params)
 
 
 def load_into(cell: nn.Cell, params: dict[str, Any], path: Path | str, skip: tuple[str, ...] = ()) -> None:

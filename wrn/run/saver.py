@@ -1,20 +1,22 @@
 """Which checkpoints a run keeps, and writing them: one object owns the policy.
 
-- ckpt/last.ckpt, every epoch: the whole training state (weights, optimizer moments, step, loss scale, position), so
-  `--resume` continues exactly where the run stopped.
-- ckpt/best.ckpt, when the eval top-1 improves: the network's weights and the position.
+- ckpt/last.ckpt, every epoch: the whole training state (weights, their EMA, optimizer moments, step, loss scale,
+  position), so `--resume` continues exactly where the run stopped.
 - ckpt/epoch_NNNN.ckpt, every `interval` epochs and after the final one, the newest `keep_max` of them (0 keeps
-  none): the same weights file as best.ckpt would hold.
-The weights are written once per epoch and hard-linked (or copied) to every other name that needs them, after
-last.ckpt, so no kept file is ever ahead of the position a resume continues from.
+  none): that epoch's last.ckpt (a hard link, or a copy), so any kept epoch can be resumed from.
+- ckpt/best.ckpt, when the eval top-1 improves: the weights that were evaluated (the EMA when the run keeps one)
+  and the position.
+last.ckpt is written first, so no kept file is ever ahead of the position a resume continues from.
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import mindspore.nn as nn
 
+from wrn.core.step import WeightEma
 from wrn.faults import kill_point
 from wrn.run import checkpoint as ckpt
 from wrn.run.rundir import RunDir
@@ -22,8 +24,9 @@ from wrn.run.rundir import RunDir
 
 class CheckpointSaver:
     def __init__(self, run: RunDir, net: nn.Cell, train_network: nn.Cell, steps_per_epoch: int, keep_max: int = 0,
-                 best_top1: float = -1.0, best_epoch: int = 0, interval: int = 1, final_epoch: int = 0) -> None:
-        self.run, self.net, self.train_network = run, net, train_network
+                 best_top1: float = -1.0, best_epoch: int = 0, interval: int = 1, final_epoch: int = 0,
+                 ema: WeightEma | None = None) -> None:
+        self.run, self.net, self.train_network, self.ema = run, net, train_network, ema
         self.steps_per_epoch, self.keep_max = steps_per_epoch, keep_max
         self.interval, self.final_epoch = interval, final_epoch
         self.best_top1, self.best_epoch = best_top1, best_epoch
@@ -34,27 +37,25 @@ class CheckpointSaver:
             self.best_top1, self.best_epoch = top1, epoch
         state = ckpt.TrainState(epoch=epoch, global_step=global_step, steps_per_epoch=self.steps_per_epoch,
                                 best_top1=self.best_top1, best_epoch=self.best_epoch)
-        # last.ckpt first: best and periodic files are never ahead of the position a resume continues from.
         self._write(self.run.last_ckpt, self.train_network, state)
         kill_point("after-last", epoch)
-        self._write_weights(state)
+        self._write_kept(state)
         return self.best_top1, self.best_epoch
 
     def resumed(self, state: ckpt.TrainState) -> None:
-        """After a resume from `state`: a kill between last.ckpt and the weights files may have left those behind;
-        when the resumed epoch is the best (or a periodic) one, its weights are the network's now: write them."""
-        self._write_weights(state)
+        """After a resume from this run's last.ckpt: a kill between it and the kept files may have left those
+        behind; when the resumed epoch is the best (or a periodic) one, write them now from what was restored. (A
+        run resumed from another run's checkpoint keeps nothing of that epoch: it is the other run's.)"""
+        if self.run.last_ckpt.exists():
+            self._write_kept(state)
 
-    def _write_weights(self, state: ckpt.TrainState) -> None:
+    def _write_kept(self, state: ckpt.TrainState) -> None:
         epoch = state.epoch
-        periodic = self.keep_max and (epoch % self.interval == 0 or epoch == self.final_epoch)
-        weights_for = ([self.run.best_ckpt] if self.best_epoch == epoch else []) + (
-            [self.run.epoch_ckpt(epoch)] if periodic else [])
-        if weights_for:
-            first = self._write(weights_for[0], self.net, state)
-            for other in weights_for[1:]:
-                self.run.link(first, other)
-        if self.keep_max:
+        if self.best_epoch == epoch:
+            with self.ema.applied() if self.ema is not None else nullcontext():
+                self._write(self.run.best_ckpt, self.net, state)
+        if self.keep_max and (epoch % self.interval == 0 or epoch == self.final_epoch):
+            self.run.link(self.run.last_ckpt, self.run.epoch_ckpt(epoch))
             for old in self.run.periodic_ckpts()[: -self.keep_max]:
                 self.run.remove(old)
 

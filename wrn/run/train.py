@@ -21,7 +21,8 @@ from wrn.platform import runtime
 from wrn.platform.staging import StagingOptions, stage_checkpoint, stage_in
 from wrn.platform.storage import RemoteUrl, is_remote, storage_for
 from wrn.run import checkpoint as ckpt
-from wrn.run.build import HEAD, build_dataset, build_trainer, run_peak_lr, setup_runtime
+from wrn.core.step import EMA_PREFIX, STATS_PREFIX
+from wrn.run.build import HEAD, Trainer, build_dataset, build_trainer, run_peak_lr, setup_runtime, sink_mode
 from wrn.run.callbacks import EpochEnd, EvalSchedule, StepLogger
 from wrn.run.logs import setup_logging
 from wrn.run.rundir import RunDir, open_run
@@ -29,7 +30,8 @@ from wrn.run.saver import CheckpointSaver
 
 log = logging.getLogger("wrn")
 
-# Recomputed from the config on resume (the position comes from global_step), so a longer run may resume.
+# Recomputed from the config on resume (the position comes from global_step), so a longer run may resume; the
+# step statistics are per-epoch counters.
 _NOT_RESTORED = ("learning_rate",)
 
 
@@ -82,42 +84,53 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
     steps_per_epoch = train_data.get_dataset_size()
     if steps_per_epoch == 0:
         raise DataError(f"{layout.root}: too few training images for one batch of {cfg.batch_size} per device "
-                        f"(x {topology.world_size} devices); lower batch_size")
+                        f"(x {cfg.accumulation_steps} accumulation steps x {topology.world_size} devices); lower "
+                        "batch_size or accumulation_steps")
     evaluate_now = _evaluator(cfg, layout, topology)
     trainer = build_trainer(cfg, steps_per_epoch, topology)
     state = ckpt.TrainState(epoch=0, global_step=0, steps_per_epoch=steps_per_epoch)
     if resume_params is not None:
-        state = _restore(trainer.model.train_network, resume_params, resume_from, steps_per_epoch)
+        state = _restore(trainer, resume_params, resume_from, steps_per_epoch, dynamic=cfg.loss_scale_type == "dynamic")
+        if resume != "auto" and not _same_location(resume, run.location("ckpt/last.ckpt")):
+            # Another run's checkpoint (a periodic one, say): this run's best is its own, among the epochs it trains.
+            state = replace(state, best_top1=-1.0, best_epoch=0)
         if sources.pretrained:
             log.info("resuming from %s: --pretrained %s is not applied again", resume_from, sources.pretrained)
     elif sources.pretrained:
         _start_from(trainer.net, sources.pretrained, topology, options)
+        if trainer.ema is not None:
+            trainer.ema.restart_from_weights()
     # Nothing newer than the checkpoint survives: records of epochs it does not hold (a kill between a metrics line
     # and its checkpoint, or a run that died before its first checkpoint) are dropped, and so is damage.
     records = _records_until(run, state.epoch) if topology.is_main else []
     if topology.is_main:
         # Uploaded before any training: an unwritable train_url fails now, not after the first epoch.
         run.write_text(run.config, cfg.to_yaml(), upload_now=True)
-    images_per_step = cfg.batch_size * topology.world_size
-    log.info("WRN-%d-%d (%s parameters) on %s, MindSpore %s, %d process(es); batch %d per device, %d global; "
-             "lr rule %s: peak lr %g; %d steps/epoch; epochs %d..%d", cfg.depth, cfg.widen_factor,
+    images_per_step = cfg.batch_size * cfg.accumulation_steps * topology.world_size
+    sink = sink_mode(cfg, topology.device_target)
+    log.info("WRN-%d-%d (%s parameters) on %s, MindSpore %s, %d process(es); batch %d per device%s, %d global; "
+             "lr rule %s: peak lr %g; %d optimizer steps/epoch; epochs %d..%d", cfg.depth, cfg.widen_factor,
              f"{count_trainable_parameters(trainer.net):,}", topology.device_target, ms.__version__,
-             topology.world_size, cfg.batch_size, images_per_step, cfg.lr_scaling,
-             run_peak_lr(cfg, topology.world_size), steps_per_epoch, state.epoch + 1, cfg.epochs)
+             topology.world_size, cfg.batch_size,
+             f" x {cfg.accumulation_steps} accumulated" if cfg.accumulation_steps > 1 else "", images_per_step,
+             cfg.lr_scaling, run_peak_lr(cfg, topology.world_size), steps_per_epoch, state.epoch + 1, cfg.epochs)
+    _log_step_options(cfg, sink, topology.device_target)
 
     # the epochs
     signals.graceful_from_here()
-    steps = StepLogger(trainer.lrs, steps_per_epoch, cfg.epochs, images_per_step, cfg.log_interval, state.global_step)
-    saver = CheckpointSaver(run, trainer.net, trainer.model.train_network, steps_per_epoch, cfg.keep_checkpoint_max,
-                            state.best_top1, state.best_epoch, cfg.checkpoint_interval, cfg.epochs) \
+    steps = StepLogger(trainer.step, trainer.lrs, steps_per_epoch, cfg.epochs, images_per_step, cfg.log_interval,
+                       state.global_step, dynamic_scale=cfg.loss_scale_type == "dynamic")
+    saver = CheckpointSaver(run, trainer.net, trainer.step, steps_per_epoch, cfg.keep_checkpoint_max,
+                            state.best_top1, state.best_epoch, cfg.checkpoint_interval, cfg.epochs, trainer.ema) \
         if topology.is_main else None
     if saver is not None and resume_params is not None:
         saver.resumed(state)
     epoch_end = EpochEnd(run, steps, lambda: evaluate_now(trainer.net),
                          EvalSchedule(cfg.eval_start_epoch, cfg.eval_interval, cfg.epochs), saver, records)
     if state.epoch < cfg.epochs:
-        trainer.model.train(cfg.epochs, train_data, callbacks=[steps, epoch_end], dataset_sink_mode=False,
-                            initial_epoch=state.epoch)
+        # One sink is one epoch: epochs, the LR position, checkpoints and resume stay where they are without sink.
+        trainer.model.train(cfg.epochs, train_data, callbacks=[steps, epoch_end], dataset_sink_mode=sink,
+                            sink_size=steps_per_epoch if sink else -1, initial_epoch=state.epoch)
     else:
         log.info("checkpoint %s already finished all %d epochs: nothing to train", resume_from, cfg.epochs)
 
@@ -191,21 +204,40 @@ def _fetch_remote(run: RunDir, path: Path) -> None:
         storage.download_file(run.location(relative), path)
 
 
-def _restore(train_network, params: dict, source: Path, steps_per_epoch: int) -> ckpt.TrainState:
+def _restore(trainer: Trainer, params: dict, source: Path, steps_per_epoch: int, dynamic: bool) -> ckpt.TrainState:
     state = ckpt.train_state(params, source)
     if state.steps_per_epoch != steps_per_epoch:
         raise CheckpointError(f"checkpoint {source} was written with {state.steps_per_epoch} steps per epoch, this run "
-                              f"has {steps_per_epoch}: batch size, data or device count changed; resume would shift "
-                              "the learning-rate schedule")
-    ckpt.load_into(train_network, {k: v for k, v in params.items() if k not in _NOT_RESTORED}, source,
-                   skip=_NOT_RESTORED)
+                              f"has {steps_per_epoch}: batch size, accumulation steps, data or device count changed; "
+                              "resume would shift the learning-rate schedule")
+    skip = [p.name for p in trainer.step.get_parameters() if p.name in _NOT_RESTORED or p.name.startswith(STATS_PREFIX)]
+    if not dynamic:
+        skip.append("scale_sense")  # a fixed scale is the config's
+    start_ema = trainer.ema is not None and not ckpt.has_ema(params)
+    if start_ema:
+        skip += [p.name for p in trainer.step.get_parameters() if p.name.startswith(EMA_PREFIX)]
+    ckpt.load_into(trainer.step, {k: v for k, v in params.items() if k not in skip}, source, skip=tuple(skip))
+    if start_ema:
+        trainer.ema.restart_from_weights()
+        log.info("%s holds no weight average: the EMA starts from its weights now", source)
     log.info("resumed from %s: epoch %d done, global step %d, best top1 %.4f", source, state.epoch,
              state.global_step, state.best_top1)
     return state
 
 
+def _log_step_options(cfg: Config, sink: bool, device_target: str) -> None:
+    if cfg.clip_grad_norm:
+        log.info("gradients clipped to a global norm of %g", cfg.clip_grad_norm)
+    if cfg.ema_decay:
+        log.info("EMA of the weights with decay %g: evaluation, best.ckpt and export use the average", cfg.ema_decay)
+    if sink and device_target == "CPU":
+        log.info("dataset_sink_mode true: MindSpore has no dataset sink on CPU and feeds each step from the host")
+    elif sink:
+        log.info("dataset sink mode: one sink per epoch, so step lines come at the end of each epoch")
+
+
 def _start_from(net, pretrained: str, topology: runtime.Topology, options: StagingOptions) -> None:
-    params = ckpt.read(stage_checkpoint(pretrained, topology.local_rank, options))
+    params = ckpt.evaluation_weights(ckpt.read(stage_checkpoint(pretrained, topology.local_rank, options)))
     skipped = ckpt.load_pretrained(net, params, pretrained, head=HEAD)
     if skipped:
         log.info("fine-tuning from %s: its classifier (%s) does not fit this run's %d classes and starts from its "
