@@ -55,8 +55,9 @@ def test_a_folder_of_the_other_dataset_is_one_line_naming_both(tmp_path):
 def test_num_classes_follows_the_dataset_and_a_mismatch_names_both():
     assert load_config("demo", {"dataset": "cifar100"}).num_classes == 100
     assert load_config("demo", {"dataset": "cifar100", "label": "coarse"}).num_classes == 20
-    with pytest.raises(ConfigError, match="'num_classes' has value 10, expected 100 for dataset cifar100"):
-        load_config("demo", {"dataset": "cifar100", "num_classes": 10})
+    with pytest.raises(ConfigError, match="'num_classes' has value 101, expected at most 100 for dataset cifar100"):
+        load_config("demo", {"dataset": "cifar100", "num_classes": 101})
+    assert load_config("demo", {"dataset": "cifar100", "num_classes": 10}).num_classes == 10  # a subset
     with pytest.raises(ConfigError, match="'label' has value 'coarse', expected fine"):
         load_config("demo", {"label": "coarse"})
 

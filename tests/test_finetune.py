@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import make_cifar, run_cli, tiny_args
+from wrn.core.data import read_records, write_records
 from wrn.run import checkpoint as ckpt
 
 RUN = [*tiny_args(), "--warmup_epochs=0"]
@@ -55,3 +58,24 @@ def test_a_pretrained_checkpoint_of_another_width_names_the_parameter(pretrained
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert ("does not match this network: parameter 'blocks.0.conv1.weight' has shape (16, 16, 3, 3) in the "
             "checkpoint, (32, 16, 3, 3) in the network") in done.stderr
+
+
+def subset(source: Path, dest: Path, classes: int) -> Path:
+    """The images of the first `classes` classes of a CIFAR-10 folder, in the same layout."""
+    for path in source.rglob("*.bin"):
+        images, labels = read_records([path])
+        keep = labels < classes
+        write_records(dest / path.relative_to(source), images[keep], labels[keep])
+    return dest
+
+
+def test_fine_tuning_onto_a_subset_of_the_classes(pretrained, tmp_path):
+    data = subset(make_cifar(tmp_path / "c10", train_sizes=(192,)), tmp_path / "five", 5)
+    done = train(data, tmp_path / "ft", "--epochs=1", "--num_classes=5", f"--pretrained={pretrained / 'best.ckpt'}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "its classifier (fc.weight, fc.bias) does not fit this run's 5 classes" in done.stdout
+    assert tuple(ckpt.read(tmp_path / "ft" / "ckpt" / "best.ckpt")["fc.weight"].shape) == (5, 64)
+    wrong = train(make_cifar(tmp_path / "all"), tmp_path / "wrong", "--epochs=1", "--num_classes=5")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert re.search(r"data_batch_1\.bin: holds label [5-9] \(fine\), expected labels below num_classes 5",
+                     wrong.stderr), wrong.stderr[-1000:]

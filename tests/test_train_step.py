@@ -157,10 +157,16 @@ def test_accumulating_four_batches_of_8_is_one_step_on_a_batch_of_32():
     for accumulation_steps in (1, 4):
         net, step = make_step(accumulation_steps=accumulation_steps)
         _batchnorm_in_inference_mode(step)  # with batch statistics, 8 images are not 32
-        losses = [float(step(*batch(32, seed))[0].asnumpy()) for seed in range(2)]
-        results.append((losses, weights(net)))
-    (losses_32, weights_32), (losses_8x4, weights_8x4) = results
-    np.testing.assert_allclose(losses_8x4, losses_32, rtol=1e-5)
+        for seed in range(2):
+            images, labels = batch(32, seed)
+            for part in range(accumulation_steps):  # the micro-batches, one call each
+                size = 32 // accumulation_steps
+                step(images[part * size:(part + 1) * size], labels[part * size:(part + 1) * size])
+            if accumulation_steps == 4 and seed == 0:
+                applied = step.stats.read()["steps"]
+        results.append((step.stats.read()["loss_sum"], weights(net)))
+    (loss_32, weights_32), (loss_8x4, weights_8x4) = results
+    assert applied == 1 and loss_8x4 == pytest.approx(loss_32, rel=1e-5)  # the mean loss of each optimizer step
     for name in weights_32:
         np.testing.assert_allclose(weights_8x4[name], weights_32[name], rtol=1e-4, atol=1e-6, err_msg=name)
     assert not np.array_equal(weights_32["stem.weight"], make_step()[0].stem.weight.asnumpy())
@@ -168,12 +174,16 @@ def test_accumulating_four_batches_of_8_is_one_step_on_a_batch_of_32():
 
 def test_accumulation_counts_optimizer_steps(tiny_data, tiny_cfg, tmp_path):
     run = tmp_path / "run"
-    train(tiny_cfg(epochs=2, batch_size=4, accumulation_steps=4, log_interval=2), tiny_data, run)
-    assert [r["global_step"] for r in records(run)] == [6, 12]  # 96 images / (4 x 4) per optimizer step
+    train(tiny_cfg(epochs=2, batch_size=4, accumulation_steps=5, log_interval=2), tiny_data, run)
+    # 96 images = 24 micro-batches of 4 = 4 optimizer steps of 5 micro-batches, the last 4 left out
+    assert [r["global_step"] for r in records(run)] == [4, 8]
     state = ckpt.train_state(ckpt.read(run / "ckpt" / "last.ckpt"), "last")
-    assert (state.global_step, state.steps_per_epoch) == (12, 6)
+    assert (state.global_step, state.steps_per_epoch) == (8, 4)
+    assert ckpt.read(run / "ckpt" / "last.ckpt")["global_step"].asnumpy().item() == 8  # the LR position
+    assert not [name for name in ckpt.read(run / "ckpt" / "last.ckpt") if name.startswith("accumulated.")]
     log = (run / "train.log").read_text()
-    assert "batch 4 per device x 4 accumulated, 16 global" in log and "epoch 2/2 step 6/6 loss" in log
+    assert "batch 4 per device x 5 accumulated, 20 global" in log and "epoch 2/2 step 4/4 loss" in log
+    assert "the last 4 of 24 micro-batches per epoch make no whole optimizer step" in log
 
 
 # ---- loss scale -----------------------------------------------------------------------------------------------------

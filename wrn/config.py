@@ -289,4 +289,5 @@ def _validate(cfg: Config, source: str) -> None:
         check(v[key] in choices, key, "one of " + ", ".join(choices))
     check(v["label"] == "fine" or v["dataset"] == "cifar100", "label", "fine (coarse labels exist in cifar100 only)")
     classes = dataset_classes(v["dataset"], v["label"])
-    check(v["num_classes"] == classes, "num_classes", f"{classes} for dataset {v['dataset']} with {v['label']} labels")
+    check(v["num_classes"] <= classes, "num_classes", f"at most {classes} for dataset {v['dataset']} with "
+          f"{v['label']} labels ({classes}, or fewer for a subset whose labels are all below num_classes)")

@@ -213,6 +213,6 @@ def test_the_train_step_options_run_on_the_images_mindspore(tmp_path):
                           env={**os.environ, "GLOG_v": "3", "PYTHONPATH": ""}, cwd=Path(__file__).parents[2])
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-2000:]
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["global_step"] for r in records] == [6, 12] and records[0]["overflow_steps"] >= 1
+    assert [r["global_step"] for r in records] == [6, 12] and records[0]["overflow_steps"] >= 1  # 96 images / (8 x 2)
     assert all(r["eval_weights"] == "ema" and r["top1"] is not None for r in records)
     assert (run / "ckpt" / "epoch_0002.ckpt").stat().st_ino == (run / "ckpt" / "last.ckpt").stat().st_ino

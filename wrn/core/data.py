@@ -226,12 +226,13 @@ class Augmentation:
         return self.mixup > 0 or self.cutmix > 0
 
 
-def create_dataset(layout: Layout, *, train: bool, batch_size: int, mean: Sequence[float], std: Sequence[float],
-                   seed: int, num_workers: int = 2, augmentation: Augmentation = Augmentation(), rank: int = 0,
+def create_dataset(layout: Layout, *, train: bool, batch_size: int, num_classes: int, mean: Sequence[float],
+                   std: Sequence[float], seed: int, num_workers: int = 2, augmentation: Augmentation = Augmentation(), rank: int = 0,
                    world_size: int = 1):
     """Batched pipeline of (float32 NCHW normalised image, label); `mean`/`std` per RGB channel in [0, 1]. Labels
     are int32 class indices, or float32 class probabilities [B, classes] when training mixes batches.
 
+    Every label must be below `num_classes` (all of the format's classes, or fewer for a subset).
     Training: seeded shuffle, shard `rank` of `world_size`, `augmentation`, full batches.
     Evaluation: every image exactly once across the shards, last partial batch kept; never augmented.
     """
@@ -240,7 +241,14 @@ def create_dataset(layout: Layout, *, train: bool, batch_size: int, mean: Sequen
     import mindspore.dataset.transforms as transforms
     import mindspore.dataset.vision as vision
 
-    images, labels = read_records(layout.train_files if train else (layout.eval_file,), layout.format, layout.label)
+    files = layout.train_files if train else (layout.eval_file,)
+    images, labels = read_records(files, layout.format, layout.label)
+    if len(labels) and labels.max() >= num_classes:  # the loss would read past the classifier without a word
+        index = int(np.argmax(labels >= num_classes))
+        sizes = np.cumsum([p.stat().st_size // layout.format.record_bytes for p in files])
+        file = files[int(np.searchsorted(sizes, index, side="right"))]
+        raise DataError(f"{file}: holds label {labels[index]} ({layout.label}), expected labels below num_classes "
+                        f"{num_classes}; set num_classes to the data's classes")
     ds.config.set_seed(seed)
     if train:
         # MindSpore's sharding gives every rank the same number of samples (so steps stay in lockstep).
@@ -270,8 +278,7 @@ def create_dataset(layout: Layout, *, train: bool, batch_size: int, mean: Sequen
     if not aug.mixes:
         dataset = dataset.map(transforms.TypeCast(ms.int32), "label")
         return dataset.batch(batch_size, drop_remainder=train)
-    classes = layout.format.classes(layout.label)
-    dataset = dataset.map([transforms.OneHot(classes), transforms.TypeCast(ms.float32)], "label")
+    dataset = dataset.map([transforms.OneHot(num_classes), transforms.TypeCast(ms.float32)], "label")
     dataset = dataset.batch(batch_size, drop_remainder=True)
     mixers = ([vision.MixUpBatch(aug.mixup)] if aug.mixup > 0 else []) + (
         [vision.CutMixBatch(vision.ImageBatchFormat.NCHW, aug.cutmix, 1.0)] if aug.cutmix > 0 else [])

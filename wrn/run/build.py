@@ -48,15 +48,14 @@ def build_dataset(cfg: Config, layout: Layout, *, train: bool, rank: int = 0, wo
     if cfg.num_workers > cores:  # MindSpore refuses more workers than cores, with a message naming no key
         raise ConfigError(f"config key 'num_workers' has value {cfg.num_workers}, expected at most {cores} "
                           f"(the CPU cores of this machine)")
-    common = dict(mean=cfg.mean, std=cfg.std, seed=cfg.seed, num_workers=cfg.num_workers, rank=rank,
+    common = dict(num_classes=cfg.num_classes, mean=cfg.mean, std=cfg.std, seed=cfg.seed, num_workers=cfg.num_workers, rank=rank,
                   world_size=world_size)
-    if train:  # one dataset batch holds the micro-batches of one optimizer step
+    if train:  # with accumulation, a batch is one micro-batch
         augmentation = Augmentation(
             crop_padding=cfg.crop_padding, crop_padding_mode=cfg.crop_padding_mode, random_flip=cfg.random_flip,
             autoaugment=cfg.autoaugment, cutout=cfg.cutout, mixup=cfg.mixup, cutmix=cfg.cutmix,
             mix_probability=cfg.mix_probability)
-        return create_dataset(layout, train=True, batch_size=cfg.batch_size * cfg.accumulation_steps,
-                              augmentation=augmentation, **common)
+        return create_dataset(layout, train=True, batch_size=cfg.batch_size, augmentation=augmentation, **common)
     return create_dataset(layout, train=False, batch_size=cfg.eval_batch_size, **common)
 
 

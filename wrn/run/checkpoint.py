@@ -9,7 +9,7 @@ from typing import Any
 import mindspore as ms
 import mindspore.nn as nn
 
-from wrn.core.step import EMA_PREFIX
+from wrn.core.step import EMA_PREFIX, is_transient
 from wrn.errors import CheckpointError
 from wrn.fileio import atomic_path
 
@@ -34,7 +34,8 @@ def write(path: Path, cell: nn.Cell, state: TrainState | None = None) -> None:
     """Write `cell`'s parameters (for a train network: weights, optimizer moments, global step, loss scale) and the
     run's position to `path` as it is (RunDir.write makes it atomic)."""
     append = {} if state is None else {_PREFIX + f: getattr(state, f) for f in _FIELDS}
-    ms.save_checkpoint(cell, str(path), append_dict=append)
+    kept = [{"name": p.name, "data": p} for p in cell.get_parameters() if not is_transient(p.name)]
+    ms.save_checkpoint(kept, str(path), append_dict=append)
 
 
 def save(path: Path, cell: nn.Cell, state: TrainState | None = None) -> None:

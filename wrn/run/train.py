@@ -21,7 +21,7 @@ from wrn.platform import runtime
 from wrn.platform.staging import StagingOptions, stage_checkpoint, stage_in
 from wrn.platform.storage import RemoteUrl, is_remote, storage_for
 from wrn.run import checkpoint as ckpt
-from wrn.core.step import EMA_PREFIX, STATS_PREFIX
+from wrn.core.step import EMA_PREFIX, is_transient
 from wrn.run.build import HEAD, Trainer, build_dataset, build_trainer, run_peak_lr, setup_runtime, sink_mode
 from wrn.run.callbacks import EpochEnd, EvalSchedule, StepLogger
 from wrn.run.logs import setup_logging
@@ -81,7 +81,13 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
         layout = replace(layout, eval_file=find_eval_file(stage_in(eval_data_url, topology.local_rank, options,
                                                                    kind="eval-data"), cfg.dataset))
     train_data = build_dataset(cfg, layout, train=True, rank=topology.rank, world_size=topology.world_size)
-    steps_per_epoch = train_data.get_dataset_size()
+    micro_batches = train_data.get_dataset_size()
+    steps_per_epoch = micro_batches // cfg.accumulation_steps  # optimizer steps
+    if micro_batches % cfg.accumulation_steps and steps_per_epoch:
+        # Every epoch ends on an optimizer step: nothing accumulated is carried into the next epoch or a checkpoint.
+        train_data = train_data.take(steps_per_epoch * cfg.accumulation_steps)
+        log.info("the last %d of %d micro-batches per epoch make no whole optimizer step and are left out",
+                 micro_batches % cfg.accumulation_steps, micro_batches)
     if steps_per_epoch == 0:
         raise DataError(f"{layout.root}: too few training images for one batch of {cfg.batch_size} per device "
                         f"(x {cfg.accumulation_steps} accumulation steps x {topology.world_size} devices); lower "
@@ -130,7 +136,8 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
     if state.epoch < cfg.epochs:
         # One sink is one epoch: epochs, the LR position, checkpoints and resume stay where they are without sink.
         trainer.model.train(cfg.epochs, train_data, callbacks=[steps, epoch_end], dataset_sink_mode=sink,
-                            sink_size=steps_per_epoch if sink else -1, initial_epoch=state.epoch)
+                            sink_size=steps_per_epoch * cfg.accumulation_steps if sink else -1,
+                            initial_epoch=state.epoch)
     else:
         log.info("checkpoint %s already finished all %d epochs: nothing to train", resume_from, cfg.epochs)
 
@@ -210,7 +217,7 @@ def _restore(trainer: Trainer, params: dict, source: Path, steps_per_epoch: int,
         raise CheckpointError(f"checkpoint {source} was written with {state.steps_per_epoch} steps per epoch, this run "
                               f"has {steps_per_epoch}: batch size, accumulation steps, data or device count changed; "
                               "resume would shift the learning-rate schedule")
-    skip = [p.name for p in trainer.step.get_parameters() if p.name in _NOT_RESTORED or p.name.startswith(STATS_PREFIX)]
+    skip = [p.name for p in trainer.step.get_parameters() if p.name in _NOT_RESTORED or is_transient(p.name)]
     if not dynamic:
         skip.append("scale_sense")  # a fixed scale is the config's
     start_ema = trainer.ema is not None and not ckpt.has_ema(params)
