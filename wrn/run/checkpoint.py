@@ -90,7 +90,7 @@ def load_into(cell: nn.Cell, params: dict[str, Any], path: Path | str, skip: tup
             "Train with this package; a ModelZoo config file works as --config PATH")
     for param in cell.get_parameters():
         name = param.name
-        if name in skip:
+        if name in skip or is_transient(name):  # never in a checkpoint
             continue
         if name not in params:
             raise CheckpointError(f"checkpoint {path} does not match this network: no parameter {name!r} "
