@@ -155,3 +155,44 @@ def test_cpp_scripts_explain_themselves(tmp_path):
     build = subprocess.run(["bash", str(ROOT / "cpp_infer" / "build.sh")], capture_output=True, text=True,
                            env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "MINDSPORE_PATH": str(tmp_path)})
     assert build.returncode == 1 and "MindSpore C++ inference API not found" in build.stderr
+
+
+def test_an_onnx_export_runs_through_onnx_runtime_with_the_checkpoints_results(trained, tmp_path):
+    data, checkpoint = trained
+    assert export(checkpoint, tmp_path / "out", "ONNX", 4).returncode == 0
+    assert export(checkpoint, tmp_path / "out", "MINDIR", 4).returncode == 0
+    onnx, mindir = tmp_path / "out" / "wrn10_1_b4.onnx", tmp_path / "out" / "wrn10_1_b4.mindir"
+    reference = json.loads(run_cli("local/eval.py", "--config=demo", f"--data_url={data}",
+                                   f"--checkpoint={checkpoint}", *tiny_args()).stdout.strip().splitlines()[-1])
+    # The exported file alone: its sidecar says how to normalise the images.
+    evaluated = run_cli("local/eval.py", f"--data_url={data}", f"--model={onnx}", f"--output={tmp_path / 'e.json'}")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    result = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    assert result["engine"].startswith("ONNX Runtime") and result["images"] == reference["images"] == 43
+    assert round(result["top1"] * 43) == round(reference["top1"] * 43)
+    assert round(result["top5"] * 43) == round(reference["top5"] * 43)
+    assert json.loads((tmp_path / "e.json").read_text()) == result
+
+    work = tmp_path / "work"
+    assert run_cli("cpp_infer/preprocess.py", f"--data_url={data}", f"--output={work}", "--config=demo",
+                   "--batch_size=4").returncode == 0
+    logits = {}
+    for model in (onnx, mindir):
+        done = run_cli("local/infer.py", f"--model={model}", f"--input={work / 'img_data'}",
+                       f"--output={work / model.suffix[1:]}")
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "NN inference cost average time:" in (work / model.suffix[1:] / "time_Result" /
+                                                     "test_perform_static.txt").read_text()
+        logits[model.suffix] = np.concatenate([np.fromfile(p, np.float32) for p in
+                                               sorted((work / model.suffix[1:] / "result_Files").glob("*.bin"))])
+    np.testing.assert_allclose(logits[".onnx"], logits[".mindir"], atol=1e-4)
+
+
+def test_a_model_file_of_another_kind_is_one_line(tmp_path):
+    (tmp_path / "model.pb").write_bytes(b"x")
+    done = run_cli("local/eval.py", f"--data_url={tmp_path}", f"--model={tmp_path / 'model.pb'}")
+    assert done.returncode == 2 and "expected a .mindir or .onnx file" in done.stderr and "Traceback" not in done.stderr
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    done = run_cli("local/infer.py", f"--model={tmp_path / 'broken.onnx'}", f"--input={tmp_path}",
+                   f"--output={tmp_path / 'out'}")
+    assert done.returncode == 2 and "onnxruntime cannot load it" in done.stderr and "Traceback" not in done.stderr

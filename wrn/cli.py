@@ -15,6 +15,8 @@ os.environ.setdefault("GLOG_v", "3")
 
 from wrn import signals  # noqa: E402
 from wrn.errors import Stopped, WrnError  # noqa: E402
+from wrn.fileio import atomic_write_json  # noqa: E402
+
 
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     """Run `main`; a user error becomes one line on stderr and exit status 2 (no traceback). SIGINT and SIGTERM
@@ -134,17 +136,34 @@ def modelarts_train_main(argv: Sequence[str] | None = None) -> int:
 
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="eval.py", description="Top-1/top-5 of a checkpoint on the eval split.",
-                                     allow_abbrev=False)
+    parser = argparse.ArgumentParser(prog="eval.py", description="Top-1/top-5 of a checkpoint, or of an exported "
+                                     ".mindir/.onnx file, on the eval split.", allow_abbrev=False)
     parser.add_argument("--config", default="wrn40_10")
     parser.add_argument("--data_url", required=True, type=location)
-    parser.add_argument("--checkpoint", required=True, type=location)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--checkpoint", type=location, help="a checkpoint (local or obs://)")
+    which.add_argument("--model", type=Path, help="an exported .mindir or .onnx (ONNX Runtime; normalised as its "
+                                                  "sidecar says, else as --config)")
     parser.add_argument("--output", default="", help="also write the result JSON here")
     args, rest = parser.parse_known_args(argv)
     cfg = _load_config(args.config, rest)
-    from wrn.run.evaluate import evaluate_checkpoint
+    if args.model:
+        from wrn.deploy.infer import data_of, evaluate_model
+        from wrn.deploy.runners import sidecar_of
+        from wrn.run.evaluate import check_writable
 
-    result = evaluate_checkpoint(cfg, args.data_url, args.checkpoint, args.output or None)
+        if args.output:
+            check_writable(Path(args.output))
+        sidecar = sidecar_of(args.model)
+        data = data_of(sidecar) if sidecar.is_file() else {"mean": cfg.mean, "std": cfg.std, "dataset": cfg.dataset,
+                                                           "label": cfg.label}
+        result = evaluate_model(args.model, args.data_url, **data)
+        if args.output:
+            atomic_write_json(Path(args.output), result)
+    else:
+        from wrn.run.evaluate import evaluate_checkpoint
+
+        result = evaluate_checkpoint(cfg, args.data_url, args.checkpoint, args.output or None)
     print(json.dumps(result, sort_keys=True))
     return 0
 
@@ -213,15 +232,16 @@ def modelarts_export_main(argv: Sequence[str] | None = None) -> int:
 
 
 def infer_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="infer.py", description="Run an exported MINDIR on CPU over preprocessed "
-                                     ".bin files; writes result files as the Ascend310 app does.", allow_abbrev=False)
-    parser.add_argument("--mindir", required=True)
+    parser = argparse.ArgumentParser(prog="infer.py", description="Run an exported .mindir (MindSpore) or .onnx (ONNX "
+                                     "Runtime) on CPU over preprocessed .bin files; writes result files as the "
+                                     "Ascend310 app does.", allow_abbrev=False)
+    parser.add_argument("--model", "--mindir", dest="model", required=True, help="an exported .mindir or .onnx")
     parser.add_argument("--input", required=True, help="folder of float32 NCHW .bin files (preprocess output)")
     parser.add_argument("--output", required=True, help="folder for result_Files/ and time_Result/")
     args = parser.parse_args(argv)
-    from wrn.deploy.infer import run_mindir
+    from wrn.deploy.infer import run_model
 
-    print(json.dumps(run_mindir(Path(args.mindir), Path(args.input), Path(args.output)), sort_keys=True))
+    print(json.dumps(run_model(Path(args.model), Path(args.input), Path(args.output)), sort_keys=True))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The Ascend310 app's file formats, and a CPU runner that writes them too.
+"""The Ascend310 app's file formats, a CPU runner that writes them too (.mindir or .onnx, `runners`), and the
+evaluation of an exported file.
 
 preprocess:  eval split -> img_data/wrn_NNNNN.bin (float32 NCHW, normalised, one batch per file; the last batch
              zero-padded to the full batch) + label/wrn_NNNNN.bin (int32, only the real images' labels).
@@ -33,15 +34,11 @@ def preprocess(data_url: str, output: Path, *, mean: list[float], std: list[floa
 
     layout = find_layout(data_url, dataset, label)
     images, labels = read_records([layout.eval_file], layout.format, layout.label)
-    mean_nchw = np.asarray(mean, np.float32).reshape(1, 3, 1, 1)
-    std_nchw = np.asarray(std, np.float32).reshape(1, 3, 1, 1)
-    tensors = ((images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0) - mean_nchw) / std_nchw
+    tensors = normalised(images, mean, std)
     count = 0
     for index, start in enumerate(range(0, len(labels), batch_size)):
-        batch = tensors[start:start + batch_size]
-        real = len(batch)
-        if real < batch_size:
-            batch = np.concatenate([batch, np.zeros((batch_size - real, 3, 32, 32), np.float32)])
+        real = len(tensors[start:start + batch_size])
+        batch = _padded(tensors[start:start + batch_size], batch_size)
         name = f"wrn_{index:05d}.bin"
         atomic_write_bytes(output / IMAGE_DIR / name, np.ascontiguousarray(batch, np.float32).tobytes())
         atomic_write_bytes(output / LABEL_DIR / name, labels[start:start + real].astype(np.int32).tobytes())
@@ -67,19 +64,13 @@ def input_files(folder: Path) -> list[Path]:
     return files
 
 
-def run_mindir(mindir: Path, input_dir: Path, output: Path) -> dict:
-    """Run an exported MINDIR on CPU over every input file; result and timing files as the C++ app writes them."""
-    import mindspore as ms
-    import mindspore.nn as nn
+def run_model(model: Path, input_dir: Path, output: Path) -> dict:
+    """Run an exported .mindir or .onnx on CPU over every input file; result and timing files as the C++ app writes
+    them."""
+    from wrn.deploy.runners import open_model
 
-    from wrn.platform.runtime import set_device
-
-    if not mindir.is_file():
-        raise InferError(f"MINDIR {mindir} does not exist")
-    ms.set_context(mode=ms.GRAPH_MODE)
-    set_device("CPU")
-    model = nn.GraphCell(ms.load(str(mindir)))
-    shape = _input_shape(mindir)
+    runner = open_model(model)
+    shape = runner.input_shape
     expected_bytes = int(np.prod(shape)) * 4
     latencies = []
     files = input_files(input_dir)
@@ -87,22 +78,49 @@ def run_mindir(mindir: Path, input_dir: Path, output: Path) -> dict:
         size = path.stat().st_size
         if size != expected_bytes:
             raise InferError(f"{path}: {size} bytes, expected {expected_bytes} (float32 {list(shape)})")
-        batch = ms.Tensor(np.fromfile(path, dtype=np.float32).reshape(shape))
+        batch = np.fromfile(path, dtype=np.float32).reshape(shape)
         start = time.perf_counter()
-        logits = model(batch).asnumpy()
+        logits = runner(batch)
         latencies.append((time.perf_counter() - start) * 1000)
         atomic_write_bytes(output / RESULT_DIR / f"{path.stem}_0.bin", logits.astype(np.float32).tobytes())
     stats = latency_stats(latencies)
     atomic_write_text(output / TIME_DIR / TIME_FILE, format_latency(stats, shape[0]))
-    return {**stats, "files": len(files), "batch_size": int(shape[0]), "output": str(output)}
+    return {**stats, "files": len(files), "batch_size": int(shape[0]), "engine": runner.engine,
+            "output": str(output)}
 
 
-def _input_shape(mindir: Path) -> tuple[int, ...]:
-    """From the export's sidecar when present, else batch 1."""
-    sidecar = mindir.with_name(mindir.name + ".json")
-    if sidecar.is_file():
-        return tuple(json.loads(sidecar.read_text())["input_shape"])
-    return (1, 3, 32, 32)
+def evaluate_model(model: Path, data_url: str, *, mean: list[float], std: list[float], dataset: str = "cifar10",
+                   label: str = "fine") -> dict:
+    """Top-1/top-5 of an exported .mindir or .onnx on data_url's eval split (the images normalised as `mean`/`std`,
+    in batches of the model's fixed batch size, the last one zero-padded)."""
+    from wrn.core.data import find_layout, read_records
+    from wrn.core.metrics import EvalCounts, count_correct
+    from wrn.deploy.runners import open_model
+
+    runner = open_model(model)
+    layout = find_layout(data_url, dataset, label)
+    images, labels = read_records([layout.eval_file], layout.format, layout.label)
+    tensors = normalised(images, mean, std)
+    counts, size, start = EvalCounts(), runner.batch_size, time.perf_counter()
+    for first in range(0, len(labels), size):
+        batch = _padded(tensors[first:first + size], size)
+        real = min(size, len(labels) - first)
+        counts = counts.add(count_correct(runner(batch)[:real], labels[first:first + real]))
+    return {**counts.as_dict(), "seconds": round(time.perf_counter() - start, 3), "model": str(model),
+            "engine": runner.engine, "data_url": str(data_url)}
+
+
+def normalised(images: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:
+    """uint8 NHWC images as float32 NCHW, normalised per RGB channel (`mean`/`std` in [0, 1])."""
+    mean_nchw = np.asarray(mean, np.float32).reshape(1, 3, 1, 1)
+    std_nchw = np.asarray(std, np.float32).reshape(1, 3, 1, 1)
+    return ((images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0) - mean_nchw) / std_nchw
+
+
+def _padded(batch: np.ndarray, size: int) -> np.ndarray:
+    if len(batch) == size:
+        return batch
+    return np.concatenate([batch, np.zeros((size - len(batch), *batch.shape[1:]), np.float32)])
 
 
 def latency_stats(latencies_ms: list[float]) -> dict:

@@ -20,7 +20,7 @@ from wrn.run.rundir import open_run
 def evaluate_checkpoint(cfg: Config, data_url: str, checkpoint: str, output: str | None = None) -> dict:
     """Build the network of `cfg`, load `checkpoint` and evaluate it on every image of data_url's eval split."""
     if output:
-        _check_writable(Path(output))
+        check_writable(Path(output))
     topology = setup_runtime(cfg)
     signals.graceful_from_here()  # MindSpore is up: a signal now stops the evaluation cleanly
     options = StagingOptions.from_env()
@@ -35,7 +35,7 @@ def evaluate_checkpoint(cfg: Config, data_url: str, checkpoint: str, output: str
     return result
 
 
-def _check_writable(output: Path) -> None:
+def check_writable(output: Path) -> None:
     """Before the work, not after: --output must be a file path in a folder this user can write."""
     if output.is_dir():
         raise WrnError(f"--output {output} is a folder: give a file path, e.g. {output / 'eval.json'}")
