@@ -1,12 +1,17 @@
-"""Inference images/s: the exported MINDIR through the CPU runner's GraphCell, the checkpoint network in MindSpore,
-and the same WRN in PyTorch (eval mode, no_grad), at batch 1 and 32.
+"""Inference images/s on CPU: the exported ONNX through ONNX Runtime (the runner `local/infer.py --model X.onnx`
+uses), the exported MINDIR through MindSpore's GraphCell, the checkpoint network in MindSpore, and the same WRN in
+PyTorch (eval mode, no_grad), at batch 1 and 32; each engine in its own process, alternating, medians of rounds.
 
-usage: python bench/infer.py [--models wrn16_4] [--seconds 5]   (last line: JSON; PyTorch optional)
+usage: python bench/infer.py [--models wrn16_4,wrn28_10] [--batches 1,32] [--seconds 5] [--rounds 2]
+       (last line: JSON; PyTorch and ONNX Runtime optional: pip install -e '.[bench]')
 """
+
+from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GLOG_v", "3")
 
+ENGINES = ("onnxruntime", "mindspore", "pytorch")
+
 
 def throughput(run, batch: int, seconds: float) -> float:
     run()
@@ -30,29 +37,45 @@ def throughput(run, batch: int, seconds: float) -> float:
     return count / (time.perf_counter() - start)
 
 
-def mindspore_side(recipe: str, batch: int, seconds: float) -> dict:
-    import mindspore as ms
-    import mindspore.nn as nn
-
-    from wrn.run import checkpoint as ckpt
-    from wrn.run.build import build_network, setup_runtime
+def exported(recipe: str, batch: int, work: Path) -> dict:
+    """A randomly initialised network of `recipe` exported as MINDIR and ONNX (each checked by export itself)."""
     from wrn.config import load_config
     from wrn.deploy.export import export
+    from wrn.run import checkpoint as ckpt
+    from wrn.run.build import build_network, setup_runtime
 
     cfg = load_config(recipe)
     setup_runtime(cfg)
-    work = Path(tempfile.mkdtemp(prefix="wrn-bench-infer-"))
-    net = build_network(cfg)
-    ckpt.save(work / "random.ckpt", net)
-    result = export(cfg, str(work / "random.ckpt"), "MINDIR", batch, str(work / "out"))
-    net.set_train(False)
-    x = ms.Tensor(np.random.default_rng(0).normal(size=(batch, 3, 32, 32)).astype(np.float32))
-    graph = nn.GraphCell(ms.load(result["path"]))
-    return {"mindir_images_per_s": throughput(lambda: graph(x).asnumpy(), batch, seconds),
-            "checkpoint_net_images_per_s": throughput(lambda: net(x).asnumpy(), batch, seconds)}
+    ckpt.save(work / "random.ckpt", build_network(cfg))
+    return {fmt: export(cfg, str(work / "random.ckpt"), fmt, batch, str(work))["path"] for fmt in ("MINDIR", "ONNX")}
 
 
-def pytorch_side(recipe: str, batch: int, seconds: float) -> dict:
+def mindspore_side(recipe: str, batch: int, seconds: float, files: dict) -> dict:
+    import mindspore as ms
+
+    from wrn.config import load_config
+    from wrn.deploy.runners import open_model
+    from wrn.run.build import load_network, setup_runtime
+
+    cfg = load_config(recipe)
+    topology = setup_runtime(cfg)
+    x = np.random.default_rng(0).normal(size=(batch, 3, 32, 32)).astype(np.float32)
+    graph = open_model(Path(files["MINDIR"]))
+    net = load_network(cfg, str(Path(files["MINDIR"]).parent / "random.ckpt"), topology)
+    tensor = ms.Tensor(x)
+    return {"mindir": throughput(lambda: graph(x), batch, seconds),
+            "checkpoint_net": throughput(lambda: net(tensor).asnumpy(), batch, seconds)}
+
+
+def onnxruntime_side(recipe: str, batch: int, seconds: float, files: dict) -> dict:
+    from wrn.deploy.runners import open_model
+
+    model = open_model(Path(files["ONNX"]))  # the runner's own session options
+    x = np.random.default_rng(0).normal(size=(batch, 3, 32, 32)).astype(np.float32)
+    return {"onnxruntime": throughput(lambda: model(x), batch, seconds)}
+
+
+def pytorch_side(recipe: str, batch: int, seconds: float, files: dict) -> dict:
     import torch
 
     from bench.torch_wrn import WideResNet
@@ -62,7 +85,17 @@ def pytorch_side(recipe: str, batch: int, seconds: float) -> dict:
     model = WideResNet(cfg.depth, cfg.widen_factor).eval()
     x = torch.randn(batch, 3, 32, 32)
     with torch.no_grad():
-        return {"pytorch_images_per_s": throughput(lambda: model(x), batch, seconds)}
+        return {"pytorch": throughput(lambda: model(x), batch, seconds)}
+
+
+def child(engine: str, model: str, batch: int, seconds: float, files: dict) -> dict | None:
+    done = subprocess.run([sys.executable, __file__, "--child", engine, "--model", model, "--batch", str(batch),
+                           "--seconds", str(seconds), "--files", json.dumps(files)], capture_output=True, text=True,
+                          cwd=ROOT)
+    if done.returncode != 0:
+        print(f"{engine} failed: {done.stderr[-500:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
@@ -70,31 +103,39 @@ def main() -> int:
     parser.add_argument("--models", default="wrn16_4")
     parser.add_argument("--batches", default="1,32")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of every engine")
     parser.add_argument("--child", default="")
     parser.add_argument("--model", default="")
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--files", default="{}")
     args = parser.parse_args()
     if args.child:
-        side = mindspore_side if args.child == "mindspore" else pytorch_side
-        print(json.dumps(side(args.model, args.batch, args.seconds)))
+        files = json.loads(args.files)
+        if args.child == "export":
+            print(json.dumps(exported(args.model, args.batch, Path(files["work"]))))
+            return 0
+        side = {"mindspore": mindspore_side, "onnxruntime": onnxruntime_side, "pytorch": pytorch_side}[args.child]
+        print(json.dumps(side(args.model, args.batch, args.seconds, files)))
         return 0
     figures = {}
     for model in args.models.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
-            row = {}
-            for side in ("mindspore", "pytorch"):
-                done = subprocess.run([sys.executable, __file__, "--child", side, "--model", model, "--batch",
-                                       str(batch), "--seconds", str(args.seconds)], capture_output=True, text=True,
-                                      cwd=ROOT)
-                if done.returncode == 0:
-                    row.update({k: round(v, 1) for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()})
-                else:
-                    print(f"{side} failed: {done.stderr[-500:]}", file=sys.stderr)
-            if "pytorch_images_per_s" in row and "mindir_images_per_s" in row:
-                row["mindir_vs_pytorch"] = round(row["mindir_images_per_s"] / row["pytorch_images_per_s"], 3)
+            with tempfile.TemporaryDirectory(prefix="wrn-bench-infer-") as work:
+                files = child("export", model, batch, 0, {"work": work})
+                if files is None:
+                    return 1
+                samples: dict[str, list[float]] = {}
+                for _ in range(args.rounds):
+                    for engine in ENGINES:
+                        for name, value in (child(engine, model, batch, args.seconds, files) or {}).items():
+                            samples.setdefault(name, []).append(value)
+            row = {f"{name}_images_per_s": round(statistics.median(values), 1) for name, values in samples.items()}
+            for name in ("onnxruntime", "mindir"):
+                if f"{name}_images_per_s" in row and "pytorch_images_per_s" in row:
+                    row[f"{name}_vs_pytorch"] = round(row[f"{name}_images_per_s"] / row["pytorch_images_per_s"], 3)
             figures[f"{model}_b{batch}"] = row
             print(f"{model} batch {batch}: {json.dumps(row)}", flush=True)
-    print(json.dumps({"benchmark": "infer", "results": figures}))
+    print(json.dumps({"benchmark": "infer", "rounds": args.rounds, "results": figures}))
     return 0
 
 
