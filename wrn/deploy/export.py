@@ -93,7 +93,7 @@ def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, trai
 
 
 def _verify(fmt: str, path: Path, batch: np.ndarray, expected: np.ndarray) -> float | None:
-    """Run the exported file on `batch`; it must match the checkpoint network within TOLERANCE."""
+    """Run the exported file on `batch`; it must match the checkpoint network within TOLERANCE of the largest logit."""
     if fmt == "AIR":
         return None  # AIR runs only through ATC / the Ascend310 runtime
     if fmt == "MINDIR":
@@ -109,9 +109,11 @@ def _verify(fmt: str, path: Path, batch: np.ndarray, expected: np.ndarray) -> fl
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         got = session.run(None, {session.get_inputs()[0].name: batch})[0]
     difference = float(np.abs(got - expected).max())
-    if not np.isfinite(difference) or difference > TOLERANCE:
+    # Relative to the logits' scale: float32 rounding grows with it (a wide network's logits reach tens).
+    allowed = TOLERANCE * max(1.0, float(np.abs(expected).max()))
+    if not np.isfinite(difference) or difference > allowed:
         raise ExportError(f"exported {fmt} output differs from the checkpoint network by {difference:.3g} "
-                          f"(> {TOLERANCE}); the file was not kept")
+                          f"(> {allowed:.3g}: {TOLERANCE} of the largest logit); the file was not kept")
     return difference
 
 
