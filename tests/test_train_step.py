@@ -60,13 +60,14 @@ def weights(net) -> dict[str, np.ndarray]:
 # ---- EMA ------------------------------------------------------------------------------------------------------------
 
 def test_the_ema_follows_its_formula_after_each_step():
-    decay = 0.8
+    decay = 0.35  # reached by the warm-up at the 4th step
     net, step = make_step(ema_decay=decay)
     expected = weights(net)  # the average starts at the initial weights
-    for seed in range(3):
-        step(*batch(16, seed))
+    for applied in range(1, 5):
+        step(*batch(16, applied))
         now = weights(net)
-        expected = {name: decay * expected[name] + (1 - decay) * now[name] for name in now}
+        d = min(decay, (1 + applied) / (10 + applied))  # 0.18, 0.25, 0.31 (the warm-up), then 0.35
+        expected = {name: d * expected[name] + (1 - d) * now[name] for name in now}
     averages = {p.name[len("ema."):]: p.asnumpy() for p in step.ema.averages}
     assert set(averages) == set(expected)  # weights and BatchNorm statistics
     for name, value in expected.items():

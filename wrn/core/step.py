@@ -69,8 +69,10 @@ class LossOf(nn.Cell):
 
 class WeightEma(nn.Cell):
     """An exponential moving average of every parameter of `net` (weights and BatchNorm statistics), updated as
-    ema = decay * ema + (1 - decay) * weight after each applied optimizer step. Its parameters are `ema.<name>`,
-    so a checkpoint of the train step carries them."""
+    ema = d * ema + (1 - d) * weight after the n-th applied optimizer step, with d = min(decay, (1 + n) / (10 + n))
+    (the warm-up of TensorFlow's ExponentialMovingAverage with num_updates): early on the average follows the
+    weights, so a run shorter than 1 / (1 - decay) steps does not evaluate its random initialisation. Its parameters
+    are `ema.<name>`, so a checkpoint of the train step carries them."""
 
     def __init__(self, net: nn.Cell, decay: float) -> None:
         super().__init__(auto_prefix=False)
@@ -80,8 +82,10 @@ class WeightEma(nn.Cell):
         self.decay = Tensor(decay, mstype.float32)
         self.hyper_map = ops.HyperMap()
 
-    def construct(self):
-        return self.hyper_map(ops.partial(_ema_update, self.decay), self.averages, self.weights)
+    def construct(self, applied_steps):
+        steps = ops.cast(applied_steps, mstype.float32)
+        decay = ops.minimum(self.decay, (1.0 + steps) / (10.0 + steps))
+        return self.hyper_map(ops.partial(_ema_update, decay), self.averages, self.weights)
 
     def restart_from_weights(self) -> None:
         """The average starts at the network's weights (after pretrained weights are loaded)."""
@@ -216,8 +220,8 @@ class TrainStep(nn.TrainOneStepWithLossScaleCell):
         overflow = ops.depend(overflow, self.stats(loss, overflow))
         if not overflow:
             overflow = ops.depend(overflow, self.optimizer(grads))
-            if self.ema is not None:
-                overflow = ops.depend(overflow, self.ema())
+            if self.ema is not None:  # after the optimizer has counted this step
+                overflow = ops.depend(overflow, self.ema(self.optimizer.global_step))
         return overflow
 
     def _overflowed(self, grads):
