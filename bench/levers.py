@@ -33,7 +33,7 @@ LEVERS: dict[str, tuple[dict, str, str]] = {
     "omp_threads": ({"OMP_NUM_THREADS": str(os.cpu_count())}, "", "OMP_NUM_THREADS = cores"),
     "kmp_affinity": ({"OMP_NUM_THREADS": str(os.cpu_count()), "KMP_AFFINITY": "granularity=fine,compact,1,0",
                       "KMP_BLOCKTIME": "1", "OMP_PROC_BIND": "close"}, "", "KMP_AFFINITY/KMP_BLOCKTIME/OMP_PROC_BIND"),
-    "cpu_affinity": ({}, f"ms.runtime.set_cpu_affinity(True, list(range({os.cpu_count()})))",
+    "cpu_affinity": ({}, f"ms.runtime.set_cpu_affinity(True, ['0-{os.cpu_count() - 1}'])",
                      "ms.runtime.set_cpu_affinity with explicit cores"),
     "onednn_bf16": ({"ONEDNN_DEFAULT_FPMATH_MODE": "BF16"}, "",
                     "oneDNN implicit bf16 math for float32 primitives (AMX/AVX512-BF16)"),
