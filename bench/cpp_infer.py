@@ -1,5 +1,6 @@
 """Latency per image of the C++ app (cpp_infer, mindspore-lite 2.0.0 on CPU) beside the Python CPU runner
-(local/infer.py, MindSpore 2.8.0), on the same model, batch size and input files; alternating rounds.
+(local/infer.py: the MINDIR through MindSpore 2.8.0, and the ONNX export through ONNX Runtime), on the same model,
+batch size and input files; alternating rounds.
 
 usage: python bench/cpp_infer.py [--models wrn16_4] [--batches 1,32] [--images 256] [--rounds 2]
 needs `make test-cpp` first (.venv-lite: the runtime, its headers and its converter). Last line: JSON.
@@ -77,15 +78,21 @@ def measure(recipe: str, batch: int, images: int, rounds: int, lite_python: Path
     if built.returncode != 0:
         sys.exit(f"error: build failed: {built.stderr[-1500:]}")
     write_inputs(work / "inputs", images, batch)
-    app, runner = [], []
+    app, runner, onnx_runner = [], [], []
     for round_ in range(rounds):
-        runner.append(run([sys.executable, "local/infer.py", f"--mindir={files['MINDIR']}",
+        runner.append(run([sys.executable, "local/infer.py", f"--model={files['MINDIR']}",
                            f"--input={work / 'inputs'}", f"--output={work / f'runner{round_}'}"], env,
                           work / f"runner{round_}"))
+        onnx_runner.append(run([sys.executable, "local/infer.py", f"--model={files['ONNX']}",
+                                f"--input={work / 'inputs'}", f"--output={work / f'onnx{round_}'}"], env,
+                               work / f"onnx{round_}"))
         app.append(run([str(work / "build" / "main"), f"--mindir_path={lite_mindir}", f"--input_dir={work / 'inputs'}",
                         f"--output_dir={work / f'app{round_}'}", "--device_type=CPU"], env, work / f"app{round_}"))
     return {"cpp_app_ms_per_image": round(median(app), 3), "python_runner_ms_per_image": round(median(runner), 3),
-            "runner_over_app": round(median(runner) / median(app), 2), "images": max(1, images // batch) * batch}
+            "onnx_runner_ms_per_image": round(median(onnx_runner), 3),
+            "runner_over_app": round(median(runner) / median(app), 2),
+            "onnx_runner_over_app": round(median(onnx_runner) / median(app), 2),
+            "images": max(1, images // batch) * batch}
 
 
 def main() -> int:
