@@ -226,8 +226,8 @@ def test_the_step_figures_are_whole_when_a_sink_reports_once_per_epoch():
     the graph, then calls on_train_step_end once with the last step's outputs: the figures come from the graph."""
     net, step = make_step()
     lrs = np.full(100, 0.1, np.float32)
-    per_step = StepLogger(step, lrs, 4, 1, images_per_step=8, log_interval=2, global_step=0, dynamic_scale=False)
-    per_sink = StepLogger(step, lrs, 4, 1, images_per_step=8, log_interval=2, global_step=0, dynamic_scale=False)
+    per_step = StepLogger(step, lrs, 4, 1, images_per_step=8, log_interval=2, global_step=0)
+    per_sink = StepLogger(step, lrs, 4, 1, images_per_step=8, log_interval=2, global_step=0)
     outputs = SimpleNamespace(cur_epoch_num=1, net_outputs=None)
     context = SimpleNamespace(original_args=lambda: outputs)
     for logger in (per_step, per_sink):

@@ -15,7 +15,6 @@ os.environ.setdefault("GLOG_v", "3")
 
 from wrn import signals  # noqa: E402
 from wrn.errors import Stopped, WrnError  # noqa: E402
-from wrn.fileio import atomic_write_json  # noqa: E402
 
 
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
@@ -150,16 +149,10 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     if args.model:
         from wrn.deploy.infer import data_of, evaluate_model
         from wrn.deploy.runners import sidecar_of
-        from wrn.run.evaluate import check_writable
 
-        if args.output:
-            check_writable(Path(args.output))
         sidecar = sidecar_of(args.model)
-        data = data_of(sidecar) if sidecar.is_file() else {"mean": cfg.mean, "std": cfg.std, "dataset": cfg.dataset,
-                                                           "label": cfg.label}
-        result = evaluate_model(args.model, args.data_url, **data)
-        if args.output:
-            atomic_write_json(Path(args.output), result)
+        data = data_of(sidecar) if sidecar.is_file() else _data_of(cfg)
+        result = evaluate_model(args.model, args.data_url, output=Path(args.output) if args.output else None, **data)
     else:
         from wrn.run.evaluate import evaluate_checkpoint
 
@@ -231,6 +224,11 @@ def modelarts_export_main(argv: Sequence[str] | None = None) -> int:
     return export_main(argv, prog="modelarts/export.py", platform=True)
 
 
+def _data_of(cfg) -> dict:
+    """What an export's sidecar records about its data, from a recipe instead (for files without a sidecar)."""
+    return {"mean": cfg.mean, "std": cfg.std, "dataset": cfg.dataset, "label": cfg.label}
+
+
 def infer_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="infer.py", description="Run an exported .mindir (MindSpore) or .onnx (ONNX "
                                      "Runtime) on CPU over preprocessed .bin files; writes result files as the "
@@ -260,11 +258,7 @@ def preprocess_main(argv: Sequence[str] | None = None) -> int:
     from wrn.config import load_config
     from wrn.deploy.infer import data_of, preprocess
 
-    if args.sidecar:
-        data = data_of(args.sidecar)
-    else:
-        cfg = load_config(args.config)
-        data = {"mean": cfg.mean, "std": cfg.std, "dataset": cfg.dataset, "label": cfg.label}
+    data = data_of(args.sidecar) if args.sidecar else _data_of(load_config(args.config))
     print(json.dumps(preprocess(args.data_url, args.output, batch_size=args.batch_size, **data)))
     return 0
 

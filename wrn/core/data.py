@@ -227,8 +227,8 @@ class Augmentation:
 
 
 def create_dataset(layout: Layout, *, train: bool, batch_size: int, num_classes: int, mean: Sequence[float],
-                   std: Sequence[float], seed: int, num_workers: int = 2, augmentation: Augmentation = Augmentation(), rank: int = 0,
-                   world_size: int = 1):
+                   std: Sequence[float], seed: int, num_workers: int = 2, augmentation: Augmentation = Augmentation(),
+                   rank: int = 0, world_size: int = 1):
     """Batched pipeline of (float32 NCHW normalised image, label); `mean`/`std` per RGB channel in [0, 1]. Labels
     are int32 class indices, or float32 class probabilities [B, classes] when training mixes batches.
 

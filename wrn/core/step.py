@@ -176,7 +176,7 @@ class TrainStep(nn.TrainOneStepWithLossScaleCell):
         scale = nn.DynamicLossScaleUpdateCell(loss_scale, scale_factor=2, scale_window=1000) if dynamic_scale \
             else Tensor(loss_scale, mstype.float32)
         super().__init__(loss_network, optimizer, scale_sense=scale)
-        self.accumulation_steps = accumulation_steps
+        self.accumulation_steps, self.dynamic_scale = accumulation_steps, dynamic_scale
         self.clip_grad_norm = clip_grad_norm
         self.ema = ema
         self.stats = StepStats()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from wrn.errors import WrnError
-from wrn.fileio import atomic_write_bytes, atomic_write_text
+from wrn.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 IMAGE_DIR, LABEL_DIR, RESULT_DIR, TIME_DIR = "img_data", "label", "result_Files", "time_Result"
 TIME_FILE = "test_perform_static.txt"
@@ -37,8 +37,8 @@ def preprocess(data_url: str, output: Path, *, mean: list[float], std: list[floa
     tensors = normalised(images, mean, std)
     count = 0
     for index, start in enumerate(range(0, len(labels), batch_size)):
-        real = len(tensors[start:start + batch_size])
-        batch = _padded(tensors[start:start + batch_size], batch_size)
+        chunk = tensors[start:start + batch_size]
+        real, batch = len(chunk), _padded(chunk, batch_size)
         name = f"wrn_{index:05d}.bin"
         atomic_write_bytes(output / IMAGE_DIR / name, np.ascontiguousarray(batch, np.float32).tobytes())
         atomic_write_bytes(output / LABEL_DIR / name, labels[start:start + real].astype(np.int32).tobytes())
@@ -90,13 +90,17 @@ def run_model(model: Path, input_dir: Path, output: Path) -> dict:
 
 
 def evaluate_model(model: Path, data_url: str, *, mean: list[float], std: list[float], dataset: str = "cifar10",
-                   label: str = "fine") -> dict:
+                   label: str = "fine", output: Path | None = None) -> dict:
     """Top-1/top-5 of an exported .mindir or .onnx on data_url's eval split (the images normalised as `mean`/`std`,
-    in batches of the model's fixed batch size, the last one zero-padded)."""
+    in batches of the model's fixed batch size, the last one zero-padded); also written to `output` when given,
+    which is checked before the work, as `evaluate_checkpoint` does."""
     from wrn.core.data import find_layout, read_records
     from wrn.core.metrics import EvalCounts, count_correct
     from wrn.deploy.runners import open_model
+    from wrn.run.evaluate import check_writable
 
+    if output:
+        check_writable(output)
     runner = open_model(model)
     layout = find_layout(data_url, dataset, label)
     images, labels = read_records([layout.eval_file], layout.format, layout.label)
@@ -106,8 +110,11 @@ def evaluate_model(model: Path, data_url: str, *, mean: list[float], std: list[f
         batch = _padded(tensors[first:first + size], size)
         real = min(size, len(labels) - first)
         counts = counts.add(count_correct(runner(batch)[:real], labels[first:first + real]))
-    return {**counts.as_dict(), "seconds": round(time.perf_counter() - start, 3), "model": str(model),
-            "engine": runner.engine, "data_url": str(data_url)}
+    result = {**counts.as_dict(), "seconds": round(time.perf_counter() - start, 3), "model": str(model),
+              "engine": runner.engine, "data_url": str(data_url)}
+    if output:
+        atomic_write_json(output, result)
+    return result
 
 
 def normalised(images: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:

@@ -48,8 +48,8 @@ def build_dataset(cfg: Config, layout: Layout, *, train: bool, rank: int = 0, wo
     if cfg.num_workers > cores:  # MindSpore refuses more workers than cores, with a message naming no key
         raise ConfigError(f"config key 'num_workers' has value {cfg.num_workers}, expected at most {cores} "
                           f"(the CPU cores of this machine)")
-    common = dict(num_classes=cfg.num_classes, mean=cfg.mean, std=cfg.std, seed=cfg.seed, num_workers=cfg.num_workers, rank=rank,
-                  world_size=world_size)
+    common = dict(num_classes=cfg.num_classes, mean=cfg.mean, std=cfg.std, seed=cfg.seed,
+                  num_workers=cfg.num_workers, rank=rank, world_size=world_size)
     if train:  # with accumulation, a batch is one micro-batch
         augmentation = Augmentation(
             crop_padding=cfg.crop_padding, crop_padding_mode=cfg.crop_padding_mode, random_flip=cfg.random_flip,
@@ -118,7 +118,8 @@ def build_trainer(cfg: Config, steps_per_epoch: int, topology: runtime.Topology)
 def load_network(cfg: Config, checkpoint: str | Path, topology: runtime.Topology,
                  options: StagingOptions | None = None) -> WideResNet:
     """The network of `cfg` with the weights of `checkpoint` (a local path or obs://; its EMA weights when it has
-    them), in inference mode; a checkpoint of another architecture is an error naming the first parameter that does not fit."""
+    them), in inference mode; a checkpoint of another architecture is an error naming the first parameter that
+    does not fit."""
     local = stage_checkpoint(str(checkpoint), topology.local_rank, options or StagingOptions.from_env())
     net = build_network(cfg)
     ckpt.load_into(net, ckpt.evaluation_weights(ckpt.read(local)), checkpoint)

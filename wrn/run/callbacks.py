@@ -70,9 +70,9 @@ class StepLogger(Callback):
     gradients under a fixed loss scale. `epoch_stats` gives the running epoch's figures at any moment."""
 
     def __init__(self, step: TrainStep, lrs: np.ndarray, steps_per_epoch: int, epochs: int, images_per_step: int,
-                 log_interval: int, global_step: int, dynamic_scale: bool, progress_bar: bool | None = None) -> None:
+                 log_interval: int, global_step: int, progress_bar: bool | None = None) -> None:
         super().__init__()
-        self.step, self.dynamic_scale = step, dynamic_scale
+        self.step = step
         self.lrs, self.steps_per_epoch, self.epochs = lrs, steps_per_epoch, epochs
         self.images_per_step, self.log_interval = images_per_step, log_interval
         self.global_step = global_step
@@ -145,7 +145,7 @@ class StepLogger(Callback):
         if counts["first_bad_loss"]:
             raise TrainingError(f"epoch {epoch} step {counts['first_bad_loss']}: the loss is not finite (lr "
                                 f"{self.lr:g}): {diverged}")
-        if counts["first_overflow"] and not self.dynamic_scale:
+        if counts["first_overflow"] and not self.step.dynamic_scale:
             step = f"epoch {epoch} step {counts['first_overflow']}"
             if scale == 1:
                 raise TrainingError(f"{step}: the gradients are not finite (lr {self.lr:g}): {diverged}")
@@ -179,7 +179,7 @@ class EpochEnd(Callback):
         epoch = run_context.original_args().cur_epoch_num
         record = {**asdict(self.steps.epoch_stats(epoch)),
                   "top1": None, "top5": None, "eval_loss": None, "eval_images": None}
-        if record["overflow_steps"] or self.steps.dynamic_scale:
+        if record["overflow_steps"] or self.steps.step.dynamic_scale:
             log.info("epoch %d: loss scale %g, %d step(s) with overflowed gradients skipped", epoch,
                      record["loss_scale"], record["overflow_steps"])
         if self.schedule.due(epoch):

@@ -15,13 +15,13 @@ from wrn import signals
 from wrn.config import Config
 from wrn.core.data import Layout, find_eval_file, find_layout
 from wrn.core.metrics import EvalCounts, evaluate
+from wrn.core.step import EMA_PREFIX
 from wrn.core.model import count_trainable_parameters
 from wrn.errors import CheckpointError, DataError, RunDirError
 from wrn.platform import runtime
 from wrn.platform.staging import StagingOptions, stage_checkpoint, stage_in
 from wrn.platform.storage import RemoteUrl, is_remote, storage_for
 from wrn.run import checkpoint as ckpt
-from wrn.core.step import EMA_PREFIX, is_transient
 from wrn.run.build import HEAD, Trainer, build_dataset, build_trainer, run_peak_lr, setup_runtime, sink_mode
 from wrn.run.callbacks import EpochEnd, EvalSchedule, StepLogger
 from wrn.run.logs import setup_logging
@@ -30,8 +30,7 @@ from wrn.run.saver import CheckpointSaver
 
 log = logging.getLogger("wrn")
 
-# Recomputed from the config on resume (the position comes from global_step), so a longer run may resume; the
-# step statistics are per-epoch counters.
+# Recomputed from the config on resume (the position comes from global_step), so a longer run may resume.
 _NOT_RESTORED = ("learning_rate",)
 
 
@@ -96,7 +95,7 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
     trainer = build_trainer(cfg, steps_per_epoch, topology)
     state = ckpt.TrainState(epoch=0, global_step=0, steps_per_epoch=steps_per_epoch)
     if resume_params is not None:
-        state = _restore(trainer, resume_params, resume_from, steps_per_epoch, dynamic=cfg.loss_scale_type == "dynamic")
+        state = _restore(trainer, resume_params, resume_from, steps_per_epoch)
         if resume != "auto" and not _same_location(resume, run.location("ckpt/last.ckpt")):
             # Another run's checkpoint (a periodic one, say): this run's best is its own, among the epochs it trains.
             state = replace(state, best_top1=-1.0, best_epoch=0)
@@ -125,7 +124,7 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
     # the epochs
     signals.graceful_from_here()
     steps = StepLogger(trainer.step, trainer.lrs, steps_per_epoch, cfg.epochs, images_per_step, cfg.log_interval,
-                       state.global_step, dynamic_scale=cfg.loss_scale_type == "dynamic")
+                       state.global_step)
     saver = CheckpointSaver(run, trainer.net, trainer.step, steps_per_epoch, cfg.keep_checkpoint_max,
                             state.best_top1, state.best_epoch, cfg.checkpoint_interval, cfg.epochs, trainer.ema) \
         if topology.is_main else None
@@ -211,19 +210,19 @@ def _fetch_remote(run: RunDir, path: Path) -> None:
         storage.download_file(run.location(relative), path)
 
 
-def _restore(trainer: Trainer, params: dict, source: Path, steps_per_epoch: int, dynamic: bool) -> ckpt.TrainState:
+def _restore(trainer: Trainer, params: dict, source: Path, steps_per_epoch: int) -> ckpt.TrainState:
     state = ckpt.train_state(params, source)
     if state.steps_per_epoch != steps_per_epoch:
         raise CheckpointError(f"checkpoint {source} was written with {state.steps_per_epoch} steps per epoch, this run "
                               f"has {steps_per_epoch}: batch size, accumulation steps, data or device count changed; "
                               "resume would shift the learning-rate schedule")
-    skip = [p.name for p in trainer.step.get_parameters() if p.name in _NOT_RESTORED or is_transient(p.name)]
-    if not dynamic:
+    skip = list(_NOT_RESTORED)
+    if not trainer.step.dynamic_scale:
         skip.append("scale_sense")  # a fixed scale is the config's
     start_ema = trainer.ema is not None and not ckpt.has_ema(params)
     if start_ema:
         skip += [p.name for p in trainer.step.get_parameters() if p.name.startswith(EMA_PREFIX)]
-    ckpt.load_into(trainer.step, {k: v for k, v in params.items() if k not in skip}, source, skip=tuple(skip))
+    ckpt.load_into(trainer.step, params, source, skip=tuple(skip))
     if start_ema:
         trainer.ema.restart_from_weights()
         log.info("%s holds no weight average: the EMA starts from its weights now", source)
