@@ -15,6 +15,9 @@ from wrn.platform.modelarts.upload import code_files
 
 JOBS = ROOT / "modelarts" / "jobs"
 VARS = {"OBS_BUCKET": "team-bucket"}
+# "Creating a Training Job" (v2 API reference), JobMetadata.annotations; the SDK's JobMetadata lists the same keys.
+RESTART_POLICY = {"fault-tolerance/job-retry-num": "3", "fault-tolerance/job-unconditional-retry": "true",
+                  "fault-tolerance/hang-retry": "true"}
 ENGINE = {"engine_name": "Ascend-Powered-Engine",
           "engine_version": "mindspore_2.3.0-cann_8.0.rc2-py_3.9-euler_2.10.7-aarch64-snt9b"}
 
@@ -53,6 +56,7 @@ def test_training_job_dry_run_field_by_field(name, flavor, nodes, output):
     assert algorithm["outputs"] == [{"name": "train_url", "remote": {"obs": {"obs_url": output}}}]
     assert algorithm["environments"] == {"WRN_SCRATCH_DIR": "/cache/wrn"}
     assert body["spec"] == {"resource": {"flavor_id": flavor, "node_count": nodes}}
+    assert body["metadata"]["annotations"] == RESTART_POLICY  # a restarted job continues: resume=auto
     if nodes == 2:
         assert parameters["lr_scaling"] == "linear"
 
@@ -104,6 +108,51 @@ def test_invalid_definitions_are_clear_errors(sets, message):
     with pytest.raises(JobError) as err:
         load_job(JOBS / "wrn40_10_8p.yaml", sets, VARS)
     assert message in str(err.value)
+
+
+def test_restart_policy_pool_log_export_and_auto_stop_in_the_body():
+    body = dry_run("wrn40_10_1p", "--var", "MA_RETRIES=5", "--var", "MA_POOL_ID=pool-7f3a2b", "--set", "flavor_id=",
+                   "--var", "MA_LOG_EXPORT=obs://team-bucket/wrn/logs/1p", "--var", "MA_AUTO_STOP_HOURS=48",
+                   "--set", "restart.unconditional=false", "--set", "annotations.tensorboard/enable=true")
+    assert body["metadata"]["annotations"] == {"fault-tolerance/job-retry-num": "5", "fault-tolerance/hang-retry": "true",
+                                               "tensorboard/enable": "true"}
+    # "Creating a Training Job": SpecResource.pool_id (flavor_id optional in a pool), LogExportPath.obs_url in the
+    # documented obs://example/path form, AutoStop {time_unit: HOURS, duration}.
+    assert body["spec"] == {"resource": {"node_count": 1, "pool_id": "pool-7f3a2b"},
+                            "log_export_path": {"obs_url": "obs://team-bucket/wrn/logs/1p/"},
+                            "auto_stop": {"time_unit": "HOURS", "duration": 48}}
+    pooled_with_flavor = dry_run("wrn40_10_8p", "--var", "MA_POOL_ID=pool-7f3a2b", "--var",
+                                 "MA_FLAVOR_8P=modelarts.pool.visual.8xlarge")
+    assert pooled_with_flavor["spec"]["resource"] == {"flavor_id": "modelarts.pool.visual.8xlarge", "node_count": 1,
+                                                      "pool_id": "pool-7f3a2b"}
+    no_policy = dry_run("eval", "--set", "restart.on_failure=2")
+    assert no_policy["metadata"]["annotations"] == {"fault-tolerance/job-retry-num": "2"}
+    assert "annotations" not in dry_run("eval")["metadata"]
+
+
+@pytest.mark.parametrize("sets,message", [
+    (["restart.on_failure=0", "restart.unconditional=true"], "restart.unconditional needs restart.on_failure"),
+    (["restart.on_failure=200"], "restart.on_failure 200 must be an integer 0-128"),
+    (["restart.on_failure=-1"], "restart.on_failure -1 must be an integer 0-128"),
+    (["restart.on_failure=three"], "restart.on_failure 'three' must be an integer 0-128"),
+    (["restart.on_hang=maybe"], "restart.on_hang 'maybe' must be true or false"),
+    (["restart.retries=3"], "restart.retries: unknown; fields: on_failure, unconditional, on_hang"),
+    (["restart=3"], "restart must be a mapping"),
+    (["annotations.fault-tolerance/job-retry-num=2"], "disagrees with restart (3): give it once"),
+    (["annotations=x"], "annotations must be a mapping"),
+    (["pool_id=pool with spaces"], "pool_id 'pool with spaces' must be a dedicated pool's id"),
+    (["flavor_id="], "field 'flavor_id' is required (or pool_id"),
+    (["log_export=/local/logs"], "log_export: '/local/logs' is not an obs:// or s3:// URL"),
+    (["log_export=obs://Bad_Bucket/logs"], "log_export: 'obs://Bad_Bucket/logs': bucket name"),
+    (["auto_stop_hours=0"], "auto_stop_hours 0 must be an integer >= 1"),
+    (["auto_stop_hours=1.5"], "auto_stop_hours 1.5 must be an integer >= 1"),
+    (["auto_stop_hours=true"], "auto_stop_hours True must be an integer >= 1"),
+    (["annotations.SECRET_TOKEN=abc"], "credentials never live in job files"),
+])
+def test_malformed_job_fields_are_refused_in_one_line(sets, message):
+    with pytest.raises(JobError) as err:
+        load_job(JOBS / "wrn40_10_8p.yaml", sets, VARS)
+    assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_missing_variable_names_it():
@@ -212,6 +261,21 @@ def test_submit_sends_the_dry_run_body_signed(standin):
     assert "Signature=" in request["headers"]["Authorization"] and request["headers"].get("X-Sdk-Date")
     assert request["body"] == dry_run("wrn40_10_8p")
     assert "SKstandinSecret987" not in json.dumps(request)
+
+
+def test_submit_sends_the_restart_policy_pool_log_export_and_auto_stop(standin):
+    extra = ["--var", "MA_POOL_ID=pool-7f3a2b", "--var", "MA_LOG_EXPORT=obs://team-bucket/wrn/logs/8p",
+             "--var", "MA_AUTO_STOP_HOURS=24"]
+    done = run_cli("modelarts/submit.py", "submit", str(JOBS / "wrn40_10_8p.yaml"), "--var", "OBS_BUCKET=team-bucket",
+                   *extra, env=standin.env())
+    assert done.returncode == 0, done.stderr
+    (request,) = standin.requests
+    assert request["body"] == dry_run("wrn40_10_8p", *extra)  # what the SDK's model objects put on the wire
+    assert request["body"]["metadata"]["annotations"] == RESTART_POLICY
+    assert request["body"]["spec"] == {"resource": {"flavor_id": "modelarts.kat1.8xlarge", "node_count": 1,
+                                                    "pool_id": "pool-7f3a2b"},
+                                       "log_export_path": {"obs_url": "obs://team-bucket/wrn/logs/8p/"},
+                                       "auto_stop": {"time_unit": "HOURS", "duration": 24}}
 
 
 def test_status_logs_stop_and_flavors(standin):

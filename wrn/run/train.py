@@ -24,7 +24,7 @@ from wrn.platform.storage import RemoteUrl, is_remote, storage_for
 from wrn.run import checkpoint as ckpt
 from wrn.run.build import HEAD, Trainer, build_dataset, build_trainer, run_peak_lr, setup_runtime, sink_mode
 from wrn.run.callbacks import EpochEnd, EvalSchedule, StepLogger
-from wrn.run.logs import setup_logging
+from wrn.run.logs import launch_line, launch_number, setup_logging
 from wrn.run.rundir import RunDir, open_run
 from wrn.run.saver import CheckpointSaver
 
@@ -56,8 +56,9 @@ def train(cfg: Config, data_url: str | Path, train_url: str | Path, resume: str 
     with open_run(str(train_url), topology.rank, options, claim=True) as run:
         if run.remote and resume == "auto":
             _fetch_remote(run, run.log)  # a restarted job's log goes on where the last launch's stopped
+        launch = launch_number(run.log)
         setup_logging(run.log, topology.rank)
-        log.info("%s", topology.describe())
+        log.info("%s", launch_line(launch, topology.describe()))
         remote = next((str(url) for url in (train_url, data_url) if is_remote(url)), None)
         if remote is not None:
             log.info("remote storage through %r", storage_for(remote))

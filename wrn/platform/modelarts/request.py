@@ -26,16 +26,29 @@ def request_body(spec: JobSpec) -> dict:
         "outputs": [{"name": k, "remote": {"obs": {"obs_url": api_path(v)}}} for k, v in spec.outputs.items()],
         "environments": dict(spec.environments),
     }
-    return {"kind": "job", "metadata": {"name": spec.name, "description": spec.description},
-            "algorithm": algorithm, "spec": {"resource": {"flavor_id": spec.flavor_id, "node_count": spec.node_count}}}
+    metadata: dict = {"name": spec.name, "description": spec.description}
+    if spec.annotations:
+        metadata["annotations"] = dict(spec.annotations)
+    resource: dict = {"flavor_id": spec.flavor_id} if spec.flavor_id else {}
+    resource["node_count"] = spec.node_count
+    if spec.pool_id:
+        resource["pool_id"] = spec.pool_id
+    job_spec: dict = {"resource": resource}
+    if spec.log_export:
+        job_spec["log_export_path"] = {"obs_url": spec.log_export}  # the documented form: obs://bucket/path/
+    if spec.auto_stop_hours:
+        job_spec["auto_stop"] = {"time_unit": "HOURS", "duration": spec.auto_stop_hours}
+    return {"kind": "job", "metadata": metadata, "algorithm": algorithm, "spec": job_spec}
 
 
 def sdk_job(body: dict):
     """The same body as the SDK's model objects."""
-    from huaweicloudsdkmodelarts.v1 import (Input, InputDataInfo, InputDataInfoObs, Job, JobAlgorithm, JobEngine,
-                                            JobMetadata, Output, Parameters, Remote, RemoteObs, Spec, SpecResource)
+    from huaweicloudsdkmodelarts.v1 import (AutoStop, Input, InputDataInfo, InputDataInfoObs, Job, JobAlgorithm,
+                                            JobEngine, JobMetadata, LogExportPath, Output, Parameters, Remote,
+                                            RemoteObs, Spec, SpecResource)
 
     algorithm = body["algorithm"]
+    job_spec = body["spec"]
     return Job(
         kind=body["kind"],
         metadata=JobMetadata(**body["metadata"]),
@@ -47,4 +60,6 @@ def sdk_job(body: dict):
             outputs=[Output(name=o["name"], remote=Remote(obs=RemoteObs(**o["remote"]["obs"])))
                      for o in algorithm["outputs"]],
             environments=algorithm["environments"]),
-        spec=Spec(resource=SpecResource(**body["spec"]["resource"])))
+        spec=Spec(resource=SpecResource(**job_spec["resource"]),
+                  log_export_path=LogExportPath(**job_spec["log_export_path"]) if "log_export_path" in job_spec else None,
+                  auto_stop=AutoStop(**job_spec["auto_stop"]) if "auto_stop" in job_spec else None))

@@ -1,9 +1,16 @@
 """A job definition (modelarts/jobs/*.yaml) -> a checked JobSpec.
 
 A definition names the job, its code (an OBS folder and a boot file in it), the engine or a custom image, the
-flavor and node count, inputs and outputs (OBS URLs), hyperparameters and environment variables. `${VAR}` and
+flavor (or a dedicated pool) and node count, inputs and outputs (OBS URLs), hyperparameters and environment
+variables, and optionally the platform's restart policy, a log export folder and an auto-stop time. `${VAR}` and
 `${VAR:-default}` take values from the environment or `--var`, so no account-specific value is committed; `--set
 a.b=value` overrides any field. Hyperparameters are checked against the boot file's arguments and the recipe.
+
+The restart policy, pool, log export and auto-stop follow the v2 API reference, "Creating a Training Job"
+(support.huaweicloud.com/intl/en-us/api-modelarts/CreateTrainingJob.html): JobMetadata.annotations
+`fault-tolerance/job-retry-num` (retries upon a fault), `fault-tolerance/job-unconditional-retry` and
+`fault-tolerance/hang-retry` ("true"); SpecResource.pool_id; LogExportPath.obs_url ("obs://example/path");
+AutoStop {time_unit: HOURS, duration >= 1}. The SDK's JobMetadata docstring lists the same annotation keys.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import yaml
 from wrn.config import load_config
 from wrn.errors import WrnError
 from wrn.platform.storage import RemoteUrl, StorageError, safe_relative
-from wrn.values import read_utf8
+from wrn.values import parse_bool, read_utf8
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # ${NAME} or ${NAME:-default}; a default may itself hold ${...}, substituted first (innermost match first).
@@ -50,14 +57,25 @@ class JobSpec:
     hyperparameters: dict[str, str] = field(default_factory=dict)
     environments: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    annotations: dict[str, str] = field(default_factory=dict)
+    pool_id: str = ""
+    log_export: str = ""
+    auto_stop_hours: int = 0
 
 
 def load_job(path: str | Path, sets: list[str] = (), variables: Mapping[str, str] | None = None) -> JobSpec:
+    return validate(read_definition(path, sets, variables, "job definition"), str(path))
+
+
+def read_definition(path: str | Path, sets: list[str] = (), variables: Mapping[str, str] | None = None,
+                    what: str = "definition") -> dict:
+    """A YAML definition with its ${VAR} variables substituted and `--set` overrides applied (job and service
+    files alike)."""
     path = Path(path)
     if not path.is_file():
-        raise JobError(f"job definition {path} does not exist")
+        raise JobError(f"{what} {path} does not exist")
     values = {**os.environ, **(variables or {})}
-    text = _substitute(read_utf8(path, "job definition", JobError), values, path)
+    text = _substitute(read_utf8(path, what, JobError), values, path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -66,7 +84,7 @@ def load_job(path: str | Path, sets: list[str] = (), variables: Mapping[str, str
         raise JobError(f"{path}: expected a mapping of fields")
     for assignment in sets:
         _apply_set(data, assignment, path)
-    return validate(data, str(path))
+    return data
 
 
 def _substitute(text: str, values: Mapping[str, str], path: Path) -> str:
@@ -102,7 +120,8 @@ def _apply_set(data: dict, assignment: str, path: Path) -> None:
 
 def validate(data: dict, source: str) -> JobSpec:
     known = {"name", "description", "code_dir", "boot_file", "engine", "image_url", "flavor_id", "node_count",
-             "inputs", "outputs", "hyperparameters", "environments"}
+             "inputs", "outputs", "hyperparameters", "environments", "restart", "annotations", "pool_id",
+             "log_export", "auto_stop_hours"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise JobError(f"{source}: unknown field {unknown[0]!r}; fields: {', '.join(sorted(known))}")
@@ -138,8 +157,19 @@ def validate(data: dict, source: str) -> JobSpec:
     outputs = {str(k): _obs(v, f"outputs.{k}", source) for k, v in (data.get("outputs") or {}).items()}
     hyperparameters = {str(k): _text(v) for k, v in (data.get("hyperparameters") or {}).items()}
     environments = {str(k): _text(v) for k, v in (data.get("environments") or {}).items()}
+    annotations = _annotations(data, source)
+    pool_id = str(data.get("pool_id") or "")
+    if pool_id and not POOL_ID.match(pool_id):
+        raise JobError(f"{source}: pool_id {pool_id!r} must be a dedicated pool's id (1-64 characters of A-Z, a-z, "
+                       "0-9, '.', '_' and '-'; list pools on the console or with the pools API)")
+    log_export = ""
+    if data.get("log_export"):
+        log_export = _obs(data["log_export"], "log_export", source).rstrip("/") + "/"
+    auto_stop_hours = _whole(data.get("auto_stop_hours"), "auto_stop_hours", source, minimum=1,
+                             hint="hours of running after which ModelArts stops the job") or 0
     secrets = {os.environ.get(name, "") for name in CREDENTIAL_ENV} - {""}
-    for field_name, values in (("environments", environments), ("hyperparameters", hyperparameters)):
+    for field_name, values in (("environments", environments), ("hyperparameters", hyperparameters),
+                               ("annotations", annotations)):
         for key, value in values.items():
             if _looks_like_credential(key) or value in secrets:
                 raise JobError(f"{source}: {field_name}.{key}: credentials never live in job files (the platform "
@@ -150,12 +180,80 @@ def validate(data: dict, source: str) -> JobSpec:
             raise JobError(f"{source}: hyperparameters.{input_name} ({given}) disagrees with inputs.{input_name} "
                            f"({url}): the platform passes the input as --{input_name}; give it once, under inputs")
     _check_hyperparameters(boot_file, hyperparameters, set(inputs) | set(outputs), source)
+    flavor_id = str(data.get("flavor_id") or "")
+    if not flavor_id and not pool_id:
+        raise JobError(f"{source}: field 'flavor_id' is required (or pool_id for a dedicated resource pool; list "
+                       "flavors with: python modelarts/submit.py flavors)")
     return JobSpec(name=name, description=str(data.get("description") or ""), code_dir=code_dir,
-                   boot_file=boot_file, flavor_id=str(need("flavor_id")), node_count=node_count,
+                   boot_file=boot_file, flavor_id=flavor_id, node_count=node_count,
                    engine_name=str(engine.get("name", "")) if engine else "",
                    engine_version=str(engine.get("version", "")) if engine else "", image_url=image_url,
                    inputs=inputs, outputs=outputs, hyperparameters=hyperparameters, environments=environments,
-                   source=source)
+                   source=source, annotations=annotations, pool_id=pool_id, log_export=log_export,
+                   auto_stop_hours=auto_stop_hours)
+
+
+POOL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# The restart policy's fields -> the v2 annotations ("Creating a Training Job", JobMetadata.annotations).
+RETRY_ANNOTATION = "fault-tolerance/job-retry-num"
+UNCONDITIONAL_ANNOTATION = "fault-tolerance/job-unconditional-retry"
+HANG_ANNOTATION = "fault-tolerance/hang-retry"
+MAX_RETRIES = 128  # the console's upper bound for automatic restarts ("Recovering a Training Job")
+
+
+def _annotations(data: dict, source: str) -> dict[str, str]:
+    """`restart: {on_failure: N, unconditional: bool, on_hang: bool}` plus any raw `annotations:` (string values),
+    as metadata.annotations; a key given both ways must agree."""
+    raw = data.get("annotations") or {}
+    if not isinstance(raw, dict):
+        raise JobError(f"{source}: annotations must be a mapping of names to values, e.g. {{tensorboard/enable: "
+                       "'true'}}")
+    annotations = {str(k): _text(v) for k, v in raw.items()}
+    restart = data.get("restart") or {}
+    if not isinstance(restart, dict):
+        raise JobError(f"{source}: restart must be a mapping: on_failure (1-{MAX_RETRIES}), unconditional "
+                       "(true/false), on_hang (true/false)")
+    unknown = sorted(set(restart) - {"on_failure", "unconditional", "on_hang"})
+    if unknown:
+        raise JobError(f"{source}: restart.{unknown[0]}: unknown; fields: on_failure, unconditional, on_hang")
+    policy: dict[str, str] = {}
+    retries = _whole(restart.get("on_failure"), "restart.on_failure", source, minimum=0, maximum=MAX_RETRIES,
+                     hint="automatic restarts after a failure")
+    if retries:
+        policy[RETRY_ANNOTATION] = str(retries)
+    for key, annotation in (("unconditional", UNCONDITIONAL_ANNOTATION), ("on_hang", HANG_ANNOTATION)):
+        if _flag(restart.get(key), f"restart.{key}", source):
+            policy[annotation] = "true"
+    if policy.get(UNCONDITIONAL_ANNOTATION) and not retries:
+        raise JobError(f"{source}: restart.unconditional needs restart.on_failure (how many restarts, "
+                       f"1-{MAX_RETRIES})")
+    for key, value in policy.items():
+        if key in annotations and annotations[key] != value:
+            raise JobError(f"{source}: annotations.{key} ({annotations[key]}) disagrees with restart ({value}): "
+                           "give it once")
+    return {**annotations, **policy}
+
+
+def _whole(value: Any, where: str, source: str, minimum: int, maximum: int | None = None, hint: str = "") -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().lstrip("+").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum and value > maximum):
+        bound = f"{minimum}-{maximum}" if maximum else f">= {minimum}"
+        raise JobError(f"{source}: {where} {value!r} must be an integer {bound}" + (f" ({hint})" if hint else ""))
+    return value
+
+
+def _flag(value: Any, where: str, source: str) -> bool:
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    try:
+        return parse_bool(str(value))
+    except ValueError:
+        raise JobError(f"{source}: {where} {value!r} must be true or false") from None
 
 
 # Credentials of the ModelArts SDK and of OBS: a job file holding one of their values is refused without echoing it.
