@@ -333,7 +333,8 @@ def data_main(argv: Sequence[str] | None = None) -> int:
 
 
 def submit_main(argv: Sequence[str] | None = None) -> int:
-    """modelarts/submit.py: dry-run or create jobs from modelarts/jobs/*.yaml; status, logs, stop, flavors."""
+    """modelarts/submit.py: dry-run or create jobs from modelarts/jobs/*.yaml; status, logs, stop, flavors; models and
+    real-time services from modelarts/services/*.yaml (model, deploy, service) and predict."""
     signals.graceful_from_here()  # no MindSpore here: Ctrl-C (e.g. during logs --follow) stops it cleanly at once
     from wrn.platform.modelarts.api import ModelArtsApi, describe
     from wrn.platform.modelarts.request import request_body
@@ -359,7 +360,10 @@ def submit_main(argv: Sequence[str] | None = None) -> int:
     logs.add_argument("--follow", action="store_true", help="poll until the job ends")
     logs.add_argument("--task", default="worker-0")
     sub.add_parser("flavors").add_argument("--type", dest="flavor_type", default=None, help="e.g. Ascend, GPU, CPU")
+    _add_service_commands(sub)
     args = parser.parse_args(argv)
+    if args.command in SERVICE_COMMANDS:
+        return _service_command(args)
 
     if args.command in ("submit", "upload-code"):
         malformed = [v for v in args.var if "=" not in v or not v.split("=", 1)[0]]
@@ -392,6 +396,94 @@ def submit_main(argv: Sequence[str] | None = None) -> int:
     else:
         for flavor in client.flavors(args.flavor_type):
             print(json.dumps(flavor, sort_keys=True))
+    return 0
+
+
+SERVICE_COMMANDS = ("model", "deploy", "service", "predict")
+
+
+def _add_service_commands(sub) -> None:
+    """modelarts/submit.py's model and service commands (README, "Deploy on ModelArts")."""
+    for name, helptext in (("model", "upload a model package to OBS and create a ModelArts model from it"),
+                           ("deploy", "create the model (or take --model-id) and deploy it as a real-time service; "
+                                      "print its URL")):
+        command = sub.add_parser(name, help=helptext)
+        command.add_argument("service_file", help="service definition, e.g. modelarts/services/wrn_cifar10_cpu.yaml")
+        command.add_argument("--package", type=location, default=None,
+                             help="the model package folder `python -m wrn.cli package` wrote (OUT or OUT/model)")
+        if name == "deploy":
+            command.add_argument("--model-id", default=None, help="deploy this existing model instead")
+        command.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                             help="override a field: service.instance_count=2, model.version=1.0.1")
+        command.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                             help="value of a ${NAME} variable (else taken from the environment)")
+        command.add_argument("--dry-run", action="store_true", help="print the request bodies; no upload, no network")
+        command.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for each step (1800)")
+        command.add_argument("--poll", type=float, default=10.0, help="seconds between status reads (10)")
+    sub.add_parser("service", help="one line: id, name, status, URL").add_argument("service_id")
+    predict = sub.add_parser("predict", help="send an image file to a service URL and print the answer")
+    predict.add_argument("url", help="the service's URL (deploy prints it)")
+    predict.add_argument("image", type=location, help="an image file (PNG, JPEG, ...)")
+
+
+def _service_command(args) -> int:
+    from wrn.platform.modelarts.api import ModelArtsApi
+    from wrn.platform.modelarts.inference import (Inference, Waiting, describe_service, model_body,
+                                                  obs_https_location, service_body)
+    from wrn.platform.modelarts.model_package import model_type_and_runtime, open_package, upload_package
+    from wrn.platform.modelarts.predict import answer_text, predict
+    from wrn.platform.modelarts.service_spec import load_service
+    from wrn.platform.redact import Redactor
+    from wrn.platform.storage import CREDENTIAL_VARS
+
+    if args.command == "predict":
+        print(answer_text(*predict(args.url, args.image), args.url))
+        return 0
+    if args.command == "service":
+        print(describe_service(Inference(ModelArtsApi()).service(args.service_id)))
+        return 0
+    malformed = [v for v in args.var if "=" not in v or not v.split("=", 1)[0]]
+    if malformed:
+        raise WrnError(f"--var {malformed[0]!r}: expected NAME=VALUE")
+    if not (args.timeout > 0 and args.poll > 0):
+        raise WrnError(f"--timeout {args.timeout:g} and --poll {args.poll:g} must be > 0 seconds")
+    spec = load_service(args.service_file, args.set, dict(v.split("=", 1) for v in args.var))
+    model_id = getattr(args, "model_id", None)
+    if model_id and args.package:
+        raise WrnError("give --package (create a model from it) or --model-id (deploy that model), not both")
+    package = open_package(args.package) if args.package else None
+    bodies: dict = {}
+    if not model_id:
+        model_type, runtime = model_type_and_runtime(package, spec.model_type, spec.runtime, spec.source)
+        bodies["model"] = model_body(spec, model_type, runtime, obs_https_location(spec.model_source, os.environ))
+    if args.command == "deploy":
+        bodies["service"] = service_body(spec, model_id or "<model_id of the created model>")
+    if args.dry_run:
+        if package is not None:
+            bodies = {"upload": {"from": str(package.model_dir), "to": spec.model_source + "model/",
+                                 "files": list(package.files)}, **bodies}
+        secrets = [os.environ.get(name, "") for name in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", *CREDENTIAL_VARS)]
+        print(Redactor(secrets)(json.dumps(bodies, indent=2)))
+        return 0
+    api, waiting = ModelArtsApi(), Waiting(args.timeout, args.poll)
+    inference = Inference(api, say=lambda line: print(line, file=sys.stderr, flush=True))
+    if not model_id:
+        if package is None:
+            raise WrnError(f"{args.command} needs --package (the folder `python -m wrn.cli package` wrote)"
+                           + (" or --model-id" if args.command == "deploy" else ""))
+        count, size = upload_package(package, spec.model_source)
+        print(f"uploaded {count} files ({size / 1e6:.2f} MB) to {spec.model_source}model/", file=sys.stderr)
+        model_id = inference.create_model(bodies["model"])
+        inference.wait_for_model(model_id, waiting)
+        if args.command == "model":
+            print(model_id)
+            return 0
+    service_id = inference.create_service(service_body(spec, model_id))
+    details = inference.wait_for_service(service_id, waiting)
+    if details.get("status") == "concerning":
+        print(f"service {service_id} runs, but ModelArts reports some of its instances unhealthy (concerning)",
+              file=sys.stderr)
+    print(details["access_address"])
     return 0
 
 

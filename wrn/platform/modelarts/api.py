@@ -1,7 +1,10 @@
-"""The ModelArts training-job API through its SDK: create, status, logs (and following them), stop, flavors."""
+"""The ModelArts API through its SDK: training jobs (create, status, logs and following them, stop, flavors) with the
+SDK's request classes; the v1 model and service calls, which the SDK has no request classes for, through the SDK's
+own signing and HTTP client (`call_json`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any, Callable, Mapping
@@ -57,6 +60,26 @@ class ModelArtsApi:
         except SdkException as exc:
             message = f"{what}: {type(exc).__name__}: {getattr(exc, 'error_msg', '') or exc}"
         raise JobError(" ".join(self._redact(message).split()))
+
+    def call_json(self, what: str, method: str, path: str, body: dict | None = None) -> dict:
+        """`method path` (e.g. POST /v1/{project_id}/models) signed and sent as the SDK sends its own requests; the
+        JSON answer, or one line naming the HTTP status and the API's error code and message."""
+        def send():
+            request = self.client.build_future_request(
+                method=method, resource_path=path, path_params=None, query_params=None,
+                header_params={"Content-Type": "application/json"}, request_body=body, post_params=None, cname=None,
+                response_type=None, collection_formats=None, progress_callback=None).result()
+            return self.client.get_http_client().do_request_sync(request)
+
+        response = self._call(what, send)
+        try:
+            answer = json.loads(response.text or "{}")
+        except ValueError:
+            raise JobError(f"{what}: HTTP {response.status_code} answered something other than JSON: "
+                           f"{self._redact(response.text[:200])!r}") from None
+        if not isinstance(answer, dict):
+            raise JobError(f"{what}: expected a JSON object, got {type(answer).__name__}")
+        return answer
 
     def create(self, body: dict) -> dict:
         from huaweicloudsdkmodelarts.v1 import CreateTrainingJobRequest

@@ -137,7 +137,7 @@ def validate(data: dict, source: str) -> JobSpec:
     node_count = need("node_count")
     if isinstance(node_count, bool) or not isinstance(node_count, int) or node_count < 1:
         raise JobError(f"{source}: node_count {node_count!r} must be an integer >= 1")
-    code_dir = _obs(need("code_dir"), "code_dir", source).rstrip("/") + "/"
+    code_dir = checked_obs_url(need("code_dir"), "code_dir", source).rstrip("/") + "/"
     boot_file = str(need("boot_file"))
     if boot_file.startswith(("obs://", "s3://")):
         if not boot_file.startswith(code_dir):
@@ -153,10 +153,10 @@ def validate(data: dict, source: str) -> JobSpec:
         raise JobError(f"{source}: give exactly one of engine (name + version) or image_url")
     if engine and not (isinstance(engine, dict) and engine.get("name") and engine.get("version")):
         raise JobError(f"{source}: engine needs name (e.g. Ascend-Powered-Engine) and version")
-    inputs = {str(k): _obs(v, f"inputs.{k}", source) for k, v in (data.get("inputs") or {}).items()}
-    outputs = {str(k): _obs(v, f"outputs.{k}", source) for k, v in (data.get("outputs") or {}).items()}
-    hyperparameters = {str(k): _text(v) for k, v in (data.get("hyperparameters") or {}).items()}
-    environments = {str(k): _text(v) for k, v in (data.get("environments") or {}).items()}
+    inputs = {str(k): checked_obs_url(v, f"inputs.{k}", source) for k, v in (data.get("inputs") or {}).items()}
+    outputs = {str(k): checked_obs_url(v, f"outputs.{k}", source) for k, v in (data.get("outputs") or {}).items()}
+    hyperparameters = {str(k): as_text(v) for k, v in (data.get("hyperparameters") or {}).items()}
+    environments = {str(k): as_text(v) for k, v in (data.get("environments") or {}).items()}
     annotations = _annotations(data, source)
     pool_id = str(data.get("pool_id") or "")
     if pool_id and not POOL_ID.match(pool_id):
@@ -164,14 +164,14 @@ def validate(data: dict, source: str) -> JobSpec:
                        "0-9, '.', '_' and '-'; list pools on the console or with the pools API)")
     log_export = ""
     if data.get("log_export"):
-        log_export = _obs(data["log_export"], "log_export", source).rstrip("/") + "/"
-    auto_stop_hours = _whole(data.get("auto_stop_hours"), "auto_stop_hours", source, minimum=1,
+        log_export = checked_obs_url(data["log_export"], "log_export", source).rstrip("/") + "/"
+    auto_stop_hours = whole_number(data.get("auto_stop_hours"), "auto_stop_hours", source, minimum=1,
                              hint="hours of running after which ModelArts stops the job") or 0
     secrets = {os.environ.get(name, "") for name in CREDENTIAL_ENV} - {""}
     for field_name, values in (("environments", environments), ("hyperparameters", hyperparameters),
                                ("annotations", annotations)):
         for key, value in values.items():
-            if _looks_like_credential(key) or value in secrets:
+            if looks_like_credential(key) or value in secrets:
                 raise JobError(f"{source}: {field_name}.{key}: credentials never live in job files (the platform "
                                "provides them to the job); the value is not shown")
     for input_name, url in inputs.items():
@@ -208,7 +208,7 @@ def _annotations(data: dict, source: str) -> dict[str, str]:
     if not isinstance(raw, dict):
         raise JobError(f"{source}: annotations must be a mapping of names to values, e.g. {{tensorboard/enable: "
                        "'true'}}")
-    annotations = {str(k): _text(v) for k, v in raw.items()}
+    annotations = {str(k): as_text(v) for k, v in raw.items()}
     restart = data.get("restart") or {}
     if not isinstance(restart, dict):
         raise JobError(f"{source}: restart must be a mapping: on_failure (1-{MAX_RETRIES}), unconditional "
@@ -217,7 +217,7 @@ def _annotations(data: dict, source: str) -> dict[str, str]:
     if unknown:
         raise JobError(f"{source}: restart.{unknown[0]}: unknown; fields: on_failure, unconditional, on_hang")
     policy: dict[str, str] = {}
-    retries = _whole(restart.get("on_failure"), "restart.on_failure", source, minimum=0, maximum=MAX_RETRIES,
+    retries = whole_number(restart.get("on_failure"), "restart.on_failure", source, minimum=0, maximum=MAX_RETRIES,
                      hint="automatic restarts after a failure")
     if retries:
         policy[RETRY_ANNOTATION] = str(retries)
@@ -234,7 +234,9 @@ def _annotations(data: dict, source: str) -> dict[str, str]:
     return {**annotations, **policy}
 
 
-def _whole(value: Any, where: str, source: str, minimum: int, maximum: int | None = None, hint: str = "") -> int | None:
+def whole_number(value: Any, where: str, source: str, minimum: int, maximum: int | None = None,
+                 hint: str = "") -> int | None:
+    """An optional whole number of a definition (None when unset); the error names the field and the bounds."""
     if value is None or value == "":
         return None
     if isinstance(value, str) and value.strip().lstrip("+").isdigit():
@@ -261,13 +263,13 @@ CREDENTIAL_ENV = ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "OBS_ACCESS_KEY_ID
                   "OBS_SECURITY_TOKEN")
 
 
-def _looks_like_credential(key: str) -> bool:
+def looks_like_credential(key: str) -> bool:
     upper = key.upper()
     return any(word in upper for word in ("SECRET", "ACCESS_KEY", "TOKEN", "PASSWORD")) or upper.endswith(
         ("_SK", "_AK")) or upper in ("AK", "SK")
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
@@ -275,7 +277,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _obs(value: Any, where: str, source: str) -> str:
+def checked_obs_url(value: Any, where: str, source: str) -> str:
     try:
         return str(RemoteUrl.parse(str(value))).rstrip("/") + ("/" if str(value).endswith("/") else "")
     except StorageError as exc:
