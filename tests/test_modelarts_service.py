@@ -367,6 +367,20 @@ def test_failed_and_timed_out_deployments_are_one_line_errors(obs_env, object_st
     assert len([line for line in done.stderr.splitlines() if line.startswith("error:")]) == 1
 
 
+def test_a_concerning_service_is_deployed_with_a_warning(obs_env, object_store, tmp_path):
+    """"Querying Service Details": concerning = running, some backend instances malfunction."""
+    standin = ModelArtsStandIn(service_statuses=("deploying", "concerning"))
+    try:
+        done = submit("deploy", str(SERVICES / "wrn_cifar10_cpu.yaml"), "--package", str(make_package(tmp_path / "OUT")),
+                      "--var", f"OBS_BUCKET={object_store.new_bucket()}", "--poll", "0.05",
+                      env={**obs_env, **standin.env()})
+    finally:
+        standin.stop()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{standin.endpoint}/v1/infers/f76f20ba-service"
+    assert "some of its instances unhealthy (concerning)" in done.stderr
+
+
 def test_api_errors_name_status_code_and_request_id(standin):
     done = submit("service", "no-such-service", env=standin.env())
     assert done.returncode == 2 and "reading service no-such-service: HTTP 404 ModelArts.0000" in done.stderr
