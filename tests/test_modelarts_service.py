@@ -230,7 +230,8 @@ def test_dry_run_redacts_credentials(tmp_path):
 
 @pytest.mark.parametrize("sets,message", [
     (["model.name="], "field 'model.name' is required"),
-    (["model.name=" + "x" * 65], "model.name"),
+    (["model.name=" + "x" * 65], "model.name '" + "x" * 65 + "' must be 1-64 letters, digits, '-' and '_'"),
+    (["model.name=bad name"], "model.name 'bad name' must be 1-64 letters, digits, '-' and '_'"),
     (["model.version=1.0"], "model.version '1.0' must be Digit.Digit.Digit"),
     (["model.version=01.0.0"], "model.version '01.0.0' must be Digit.Digit.Digit"),
     (["model.version=1.100.0"], "model.version '1.100.0' must be Digit.Digit.Digit"),
@@ -238,7 +239,8 @@ def test_dry_run_redacts_credentials(tmp_path):
     (["model.description=a<b"], "model.description must be at most 100 characters without &!'\"<>= (it has <)"),
     (["model.description=" + "d" * 101], "(it has 101)"),
     (["model.framework=x"], "unknown field 'model.framework'"),
-    (["service.name=bad name"], "service.name 'bad name' must be 1-64 characters"),
+    (["service.name=bad name"], "service.name 'bad name' must be 1-64 letters, digits, '-' and '_'"),
+    (["service.name=模型-1"], None),
     (["service.description=a+b"], "service.description must be at most 100 characters"),
     (["service.specification="], "field 'service.specification' is required"),
     (["service.specification=custom"], "service.specification 'custom' needs a custom_spec"),
@@ -253,6 +255,9 @@ def test_dry_run_redacts_credentials(tmp_path):
     (["service=x"], "'service' must be a mapping"),
 ])
 def test_invalid_service_definitions_are_one_line_errors(sets, message):
+    if message is None:  # Chinese letters are allowed ("Deploying Services": service_name)
+        assert load_service(SERVICES / "wrn_cifar10_cpu.yaml", sets, {"OBS_BUCKET": "team-bucket"}).service_name
+        return
     with pytest.raises(JobError) as err:
         load_service(SERVICES / "wrn_cifar10_cpu.yaml", sets, {"OBS_BUCKET": "team-bucket"})
     assert message in str(err.value) and "\n" not in str(err.value)
@@ -331,6 +336,36 @@ def test_deploy_uploads_creates_waits_and_prints_the_url(standin, obs_env, objec
     assert status.stdout.strip() == f"f76f20ba-service  wrn-cifar10  running  {standin.endpoint}/v1/infers/f76f20ba-service"
 
 
+def test_a_package_already_in_obs_is_the_models_source(standin, obs_env, object_store, tmp_path):
+    """`wrn.cli package --train_url obs://...` writes the package to OBS: deploy creates the model from there."""
+    from wrn.platform.storage import storage_for
+
+    bucket = object_store.new_bucket()
+    package = make_package(tmp_path / "OUT")
+    storage_for(f"obs://{bucket}").upload_tree(package, f"obs://{bucket}/exports/wrn16_4")
+    keys_before = object_store.keys(bucket)
+    args = ("deploy", str(SERVICES / "wrn_cifar10_cpu.yaml"), "--package", f"obs://{bucket}/exports/wrn16_4/model",
+            "--var", f"OBS_BUCKET={bucket}")
+    plan = dry_run(*args, env=obs_env)
+    assert set(plan) == {"model", "service"}  # nothing to upload
+    host = obs_env["OBS_ENDPOINT"].split("://")[1]
+    assert plan["model"]["source_location"] == f"http://{bucket}.{host}/exports/wrn16_4"
+    assert plan["model"]["model_type"] == "PyTorch" and plan["model"]["runtime"] == "python3.7"  # its config.json
+    done = submit(*args, "--poll", "0.05", env={**obs_env, **standin.env()})
+    assert done.returncode == 0, done.stderr
+    assert "uploaded" not in done.stderr and object_store.keys(bucket) == keys_before
+    posts = [r for r in standin.requests if r["method"] == "POST"]
+    assert posts[0]["body"] == plan["model"] and posts[1]["body"]["config"][0]["model_id"] == "7feb7235-model"
+    storage_for(f"obs://{bucket}").upload_tree(package, f"obs://{bucket}/broken",
+                                               include=lambda rel: not rel.endswith("customize_service.py"))
+    broken = submit("deploy", str(SERVICES / "wrn_cifar10_cpu.yaml"), "--package", f"obs://{bucket}/broken",
+                    "--var", f"OBS_BUCKET={bucket}", "--dry-run", env=obs_env)
+    assert broken.returncode == 2 and f"obs://{bucket}/broken/model/: customize_service.py is missing" in broken.stderr
+    empty = submit("deploy", str(SERVICES / "wrn_cifar10_cpu.yaml"), "--package", f"obs://{bucket}/nothing",
+                   "--var", f"OBS_BUCKET={bucket}", "--dry-run", env=obs_env)
+    assert empty.returncode == 2 and "no model package there" in empty.stderr
+
+
 def test_model_command_prints_the_model_id_and_refuses_a_foreign_destination(standin, obs_env, object_store, tmp_path):
     bucket = object_store.new_bucket()
     package = make_package(tmp_path / "OUT")
@@ -351,7 +386,8 @@ def test_model_command_prints_the_model_id_and_refuses_a_foreign_destination(sta
 @pytest.mark.parametrize("server,message", [
     (dict(model_statuses=("publishing", "building_failed")), "model 7feb7235-model is building_failed"),
     (dict(service_statuses=("deploying", "failed"), service_error="Insufficient resources in the pool."),
-     "service f76f20ba-service is failed: Insufficient resources in the pool."),
+     "service f76f20ba-service is failed: Insufficient resources in the pool. (model 7feb7235-model was created and "
+     "stays: deploy it again with --model-id 7feb7235-model)"),
     (dict(service_statuses=("waiting",)), "service f76f20ba-service is still waiting after 0.3 s"),
 ])
 def test_failed_and_timed_out_deployments_are_one_line_errors(obs_env, object_store, tmp_path, server, message):

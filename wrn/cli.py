@@ -452,16 +452,18 @@ def _service_command(args) -> int:
     if model_id and args.package:
         raise WrnError("give --package (create a model from it) or --model-id (deploy that model), not both")
     package = open_package(args.package) if args.package else None
+    # a package already in OBS is the model's source; a local one is uploaded to the service file's model.source
+    source = package.remote if package is not None and package.remote else spec.model_source
     bodies: dict = {}
     if not model_id:
         model_type, runtime = model_type_and_runtime(package, spec.model_type, spec.runtime, spec.source)
-        bodies["model"] = model_body(spec, model_type, runtime, obs_https_location(spec.model_source, os.environ))
+        bodies["model"] = model_body(spec, model_type, runtime, obs_https_location(source, os.environ))
     if args.command == "deploy":
         bodies["service"] = service_body(spec, model_id or "<model_id of the created model>")
     if args.dry_run:
-        if package is not None:
-            bodies = {"upload": {"from": str(package.model_dir), "to": spec.model_source + "model/",
-                                 "files": list(package.files)}, **bodies}
+        if package is not None and not package.remote:
+            bodies = {"upload": {"from": package.where, "to": source + "model/", "files": list(package.files)},
+                      **bodies}
         secrets = [os.environ.get(name, "") for name in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", *CREDENTIAL_VARS)]
         print(Redactor(secrets)(json.dumps(bodies, indent=2)))
         return 0
@@ -471,15 +473,24 @@ def _service_command(args) -> int:
         if package is None:
             raise WrnError(f"{args.command} needs --package (the folder `python -m wrn.cli package` wrote)"
                            + (" or --model-id" if args.command == "deploy" else ""))
-        count, size = upload_package(package, spec.model_source)
-        print(f"uploaded {count} files ({size / 1e6:.2f} MB) to {spec.model_source}model/", file=sys.stderr)
-        model_id = inference.create_model(bodies["model"])
+        if not package.remote:
+            count, size = upload_package(package, source)
+            print(f"uploaded {count} files ({size / 1e6:.2f} MB) to {source}model/", file=sys.stderr)
+        created = model_id = inference.create_model(bodies["model"])
         inference.wait_for_model(model_id, waiting)
         if args.command == "model":
             print(model_id)
             return 0
-    service_id = inference.create_service(service_body(spec, model_id))
-    details = inference.wait_for_service(service_id, waiting)
+    else:
+        created = ""
+    try:
+        service_id = inference.create_service(service_body(spec, model_id))
+        details = inference.wait_for_service(service_id, waiting)
+    except WrnError as exc:
+        if not created:
+            raise
+        raise WrnError(f"{exc} (model {created} was created and stays: deploy it again with --model-id {created})") \
+            from None
     if details.get("status") == "concerning":
         print(f"service {service_id} runs, but ModelArts reports some of its instances unhealthy (concerning)",
               file=sys.stderr)

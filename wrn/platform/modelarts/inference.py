@@ -126,7 +126,8 @@ class Inference:
             if status in ready:
                 return details
             if status in failed:
-                reason = details.get("error_msg") or details.get("failed_msg") or "see its events on the ModelArts console"
+                reason = (details.get("error_msg") or details.get("failed_msg")
+                          or "see its events on the ModelArts console")
                 raise JobError(f"{what} is {status}: {' '.join(str(reason).split())}")
             if time.monotonic() >= deadline:
                 raise JobError(f"{what} is still {status} after {waiting.timeout:g} s: it goes on on ModelArts; "

@@ -61,5 +61,6 @@ def sdk_job(body: dict):
                      for o in algorithm["outputs"]],
             environments=algorithm["environments"]),
         spec=Spec(resource=SpecResource(**job_spec["resource"]),
-                  log_export_path=LogExportPath(**job_spec["log_export_path"]) if "log_export_path" in job_spec else None,
+                  log_export_path=(LogExportPath(**job_spec["log_export_path"]) if "log_export_path" in job_spec
+                                   else None),
                   auto_stop=AutoStop(**job_spec["auto_stop"]) if "auto_stop" in job_spec else None))

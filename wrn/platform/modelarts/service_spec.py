@@ -21,9 +21,9 @@ from typing import Any, Mapping
 from wrn.platform.modelarts.spec import (CREDENTIAL_ENV, POOL_ID, JobError, as_text, checked_obs_url,
                                          looks_like_credential, read_definition, whole_number)
 
-MODEL_NAME = re.compile(r"^[^\s&!'\"<>=/\\]{1}[^&!'\"<>=/\\]{0,63}$")
+# Both names: 1-64 letters (Chinese ones too), digits, '-' and '_' (the Chinese reference spells it out for models).
+NAME = re.compile(r"^[\w-]{1,64}$")
 MODEL_VERSION = re.compile(r"^(0|[1-9][0-9]?)\.(0|[1-9][0-9]?)\.(0|[1-9][0-9]?)$")
-SERVICE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_INSTANCES = 128
 
 
@@ -62,18 +62,16 @@ def validate_service(data: dict, source: str) -> ServiceSpec:
         return str(section[key])
 
     model_name = need(model, "name", "model.")
-    if not MODEL_NAME.match(model_name):
-        raise JobError(f"{source}: model.name {model_name!r} must be 1-64 characters without &!'\"<>=/\\ and not "
-                       "starting with a space")
+    if not NAME.fullmatch(model_name):
+        raise JobError(f"{source}: model.name {model_name!r} must be 1-64 letters, digits, '-' and '_'")
     model_version = need(model, "version", "model.")
-    if not MODEL_VERSION.match(model_version):
+    if not MODEL_VERSION.fullmatch(model_version):
         raise JobError(f"{source}: model.version {model_version!r} must be Digit.Digit.Digit, each 0-99 without a "
                        "leading 0 (e.g. 1.0.0)")
     model_source = checked_obs_url(need(model, "source", "model."), "model.source", source).rstrip("/") + "/"
     service_name = need(service, "name", "service.")
-    if not SERVICE_NAME.match(service_name):
-        raise JobError(f"{source}: service.name {service_name!r} must be 1-64 characters of A-Z, a-z, 0-9, '_' "
-                       "and '-'")
+    if not NAME.fullmatch(service_name):
+        raise JobError(f"{source}: service.name {service_name!r} must be 1-64 letters, digits, '-' and '_'")
     specification = need(service, "specification", "service.")
     if specification == "custom":
         raise JobError(f"{source}: service.specification 'custom' needs a custom_spec, which service files do not "
