@@ -131,7 +131,8 @@ def test_restart_policy_pool_log_export_and_auto_stop_in_the_body():
 
 
 @pytest.mark.parametrize("sets,message", [
-    (["restart.on_failure=0", "restart.unconditional=true"], "restart.unconditional needs restart.on_failure"),
+    (["restart.on_failure=0", "restart.on_hang=false"], "restart.unconditional needs restart.on_failure"),
+    (["restart.on_failure=", "restart.unconditional=false"], "restart.on_hang needs restart.on_failure"),
     (["restart.on_failure=200"], "restart.on_failure 200 must be an integer 0-128"),
     (["restart.on_failure=-1"], "restart.on_failure -1 must be an integer 0-128"),
     (["restart.on_failure=three"], "restart.on_failure 'three' must be an integer 0-128"),

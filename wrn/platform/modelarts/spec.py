@@ -198,7 +198,10 @@ POOL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 RETRY_ANNOTATION = "fault-tolerance/job-retry-num"
 UNCONDITIONAL_ANNOTATION = "fault-tolerance/job-unconditional-retry"
 HANG_ANNOTATION = "fault-tolerance/hang-retry"
-MAX_RETRIES = 128  # the console's upper bound for automatic restarts ("Recovering a Training Job")
+# "Unconditional Auto Restart" (develop-modelarts-0041): job-retry-num 1-128, job-unconditional-retry "true" (at most
+# three unconditional restarts in a row); "Training Job Restart Upon Suspension" (develop-modelarts-0043):
+# job-retry-num with hang-retry "true" (at most three restarts upon suspension in a row).
+MAX_RETRIES = 128
 
 
 def _annotations(data: dict, source: str) -> dict[str, str]:
@@ -224,9 +227,9 @@ def _annotations(data: dict, source: str) -> dict[str, str]:
     for key, annotation in (("unconditional", UNCONDITIONAL_ANNOTATION), ("on_hang", HANG_ANNOTATION)):
         if _flag(restart.get(key), f"restart.{key}", source):
             policy[annotation] = "true"
-    if policy.get(UNCONDITIONAL_ANNOTATION) and not retries:
-        raise JobError(f"{source}: restart.unconditional needs restart.on_failure (how many restarts, "
-                       f"1-{MAX_RETRIES})")
+    for key, annotation in (("unconditional", UNCONDITIONAL_ANNOTATION), ("on_hang", HANG_ANNOTATION)):
+        if policy.get(annotation) and not retries:  # both pages set it together with job-retry-num
+            raise JobError(f"{source}: restart.{key} needs restart.on_failure (how many restarts, 1-{MAX_RETRIES})")
     for key, value in policy.items():
         if key in annotations and annotations[key] != value:
             raise JobError(f"{source}: annotations.{key} ({annotations[key]}) disagrees with restart ({value}): "
