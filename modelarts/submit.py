@@ -1,4 +1,4 @@
-"""python modelarts/submit.py {submit,upload-code,status,logs,stop,flavors,model,deploy,service,predict} ...  (--help)"""
+"""python modelarts/submit.py {submit,upload-code,status,logs,stop,flavors,model,deploy,service,stop-service,delete-service,predict} ... (--help)"""
 
 import sys
 from pathlib import Path

@@ -112,6 +112,19 @@ class ModelArtsStandIn:
                 request["parts"] = [(p.headers[b"Content-Disposition"].decode(), p.content) for p in parts]
                 return self._reply(200, {"predicted_label": "cat", "scores": [["cat", 0.91], ["dog", 0.05]]})
 
+            def do_PUT(self):
+                request = self._record()
+                if self.path == f"/v1/{PROJECT}/services/f76f20ba-service" and request["body"] == {"status": "stopped"}:
+                    owner.service_statuses = ["stopped"]
+                    return self._reply(200, {})
+                return self._reply(400, {"error_code": "ModelArts.3502", "error_msg": "bad update"})
+
+            def do_DELETE(self):
+                self._record()
+                if self.path == f"/v1/{PROJECT}/services/f76f20ba-service":
+                    return self._reply(200, {})
+                return self._reply(404, {"error_code": "ModelArts.3502", "error_msg": f"no service {self.path}"})
+
             def do_GET(self):
                 self._record()
                 if self.path == f"/v1/{PROJECT}/models/7feb7235-model":
@@ -415,6 +428,22 @@ def test_a_concerning_service_is_deployed_with_a_warning(obs_env, object_store, 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{standin.endpoint}/v1/infers/f76f20ba-service"
     assert "some of its instances unhealthy (concerning)" in done.stderr
+
+
+def test_stop_and_delete_a_service(standin):
+    """"Updating Service Configurations" (PUT {"status": "stopped"}) and "Deleting a Service" (DELETE)."""
+    stopped = submit("stop-service", "f76f20ba-service", env=standin.env())
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.strip() == "f76f20ba-service  wrn-cifar10  stopped  -"
+    deleted = submit("delete-service", "f76f20ba-service", env=standin.env())
+    assert deleted.returncode == 0 and deleted.stdout.strip() == "service f76f20ba-service deleted"
+    calls = [(r["method"], r["path"], r.get("body")) for r in standin.requests]
+    assert calls == [("PUT", f"/v1/{PROJECT}/services/f76f20ba-service", {"status": "stopped"}),
+                     ("GET", f"/v1/{PROJECT}/services/f76f20ba-service", None),
+                     ("DELETE", f"/v1/{PROJECT}/services/f76f20ba-service", None)]
+    assert all(signature_is_valid(r) for r in standin.requests)
+    missing = submit("delete-service", "no-such-service", env=standin.env())
+    assert missing.returncode == 2 and "deleting service no-such-service: HTTP 404 ModelArts.3502" in missing.stderr
 
 
 def test_api_errors_name_status_code_and_request_id(standin):

@@ -399,7 +399,7 @@ def submit_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-SERVICE_COMMANDS = ("model", "deploy", "service", "predict")
+SERVICE_COMMANDS = ("model", "deploy", "service", "stop-service", "delete-service", "predict")
 
 
 def _add_service_commands(sub) -> None:
@@ -421,6 +421,8 @@ def _add_service_commands(sub) -> None:
         command.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for each step (1800)")
         command.add_argument("--poll", type=float, default=10.0, help="seconds between status reads (10)")
     sub.add_parser("service", help="one line: id, name, status, URL").add_argument("service_id")
+    sub.add_parser("stop-service", help="stop a running service (it costs nothing stopped)").add_argument("service_id")
+    sub.add_parser("delete-service", help="delete a service (its model stays)").add_argument("service_id")
     predict = sub.add_parser("predict", help="send an image file to a service URL and print the answer")
     predict.add_argument("url", help="the service's URL (deploy prints it)")
     predict.add_argument("image", type=location, help="an image file (PNG, JPEG, ...)")
@@ -439,8 +441,15 @@ def _service_command(args) -> int:
     if args.command == "predict":
         print(answer_text(*predict(args.url, args.image), args.url))
         return 0
-    if args.command == "service":
-        print(describe_service(Inference(ModelArtsApi()).service(args.service_id)))
+    if args.command in ("service", "stop-service", "delete-service"):
+        inference = Inference(ModelArtsApi())
+        if args.command == "delete-service":
+            inference.delete_service(args.service_id)
+            print(f"service {args.service_id} deleted")
+            return 0
+        if args.command == "stop-service":
+            inference.stop_service(args.service_id)
+        print(describe_service(inference.service(args.service_id)))
         return 0
     malformed = [v for v in args.var if "=" not in v or not v.split("=", 1)[0]]
     if malformed:

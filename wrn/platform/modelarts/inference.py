@@ -8,7 +8,8 @@ https address, https://<bucket>.obs.<region>.myhuaweicloud.com/<folder>), "Query
 building_failed), "Deploying Services" (CreateService.html: POST /v1/{project_id}/services -> {service_id}) and
 "Querying Service Details" (ShowService.html: GET /v1/{project_id}/services/{service_id}: status running |
 deploying | concerning | failed | stopped | finished | stopping | deleting | pending | waiting, error_msg,
-progress, access_address).
+progress, access_address), "Updating Service Configurations" (PUT .../services/{service_id} {"status": "stopped"})
+and "Deleting a Service" (DELETE .../services/{service_id}).
 """
 
 from __future__ import annotations
@@ -100,6 +101,12 @@ class Inference:
 
     def service(self, service_id: str) -> dict:
         return self.api.call_json(f"reading service {service_id}", "GET", f"{SERVICES}/{service_id}")
+
+    def stop_service(self, service_id: str) -> None:
+        self.api.call_json(f"stopping service {service_id}", "PUT", f"{SERVICES}/{service_id}", {"status": "stopped"})
+
+    def delete_service(self, service_id: str) -> None:
+        self.api.call_json(f"deleting service {service_id}", "DELETE", f"{SERVICES}/{service_id}")
 
     def wait_for_model(self, model_id: str, waiting: Waiting) -> dict:
         return self._wait(f"model {model_id}", lambda: self.model(model_id), "model_status", MODEL_READY,
