@@ -483,6 +483,17 @@ def test_predict_with_a_token(standin, tmp_path):
     assert request["parts"][0][0] == 'form-data; name="images"; filename="cat.jpg"'
 
 
+def test_predict_without_credentials_for_a_local_service(standin, tmp_path):
+    image = tmp_path / "cat.png"
+    image.write_bytes(PNG)
+    done = submit("predict", f"{standin.endpoint}/v1/infers/f76f20ba-service", str(image), "--no-auth",
+                  env={**standin.env(), "HUAWEICLOUD_SDK_AK": "", "HUAWEICLOUD_SDK_SK": ""})
+    assert done.returncode == 0, done.stderr
+    (request,) = standin.requests
+    assert "Authorization" not in request["headers"] and "X-Auth-Token" not in request["headers"]
+    assert request["parts"][0][1] == PNG
+
+
 def test_predict_errors_are_one_line(tmp_path):
     server = ModelArtsStandIn(predict_status=400)
     image = tmp_path / "notes.txt"

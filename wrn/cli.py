@@ -426,6 +426,7 @@ def _add_service_commands(sub) -> None:
     predict = sub.add_parser("predict", help="send an image file to a service URL and print the answer")
     predict.add_argument("url", help="the service's URL (deploy prints it)")
     predict.add_argument("image", type=location, help="an image file (PNG, JPEG, ...)")
+    predict.add_argument("--no-auth", action="store_true", help="send no credentials (a local `wrn.cli serve`)")
 
 
 def _service_command(args) -> int:
@@ -439,7 +440,7 @@ def _service_command(args) -> int:
     from wrn.platform.storage import CREDENTIAL_VARS
 
     if args.command == "predict":
-        print(answer_text(*predict(args.url, args.image), args.url))
+        print(answer_text(*predict(args.url, args.image, auth=not args.no_auth), args.url))
         return 0
     if args.command in ("service", "stop-service", "delete-service"):
         inference = Inference(ModelArtsApi())

@@ -26,9 +26,9 @@ SIGNED_BODY_LIMIT = 12 * 1024 * 1024
 TIMEOUT = (10.0, 60.0)  # connect, read: the platform ends a prediction after 40 s
 
 
-def predict(url: str, image: str | Path, env: Mapping[str, str] | None = None) -> tuple[int, str]:
+def predict(url: str, image: str | Path, env: Mapping[str, str] | None = None, auth: bool = True) -> tuple[int, str]:
     """POST `image` to `url`; the answer's status and text. Credentials: MODELARTS_X_AUTH_TOKEN, else
-    HUAWEICLOUD_SDK_AK / _SK."""
+    HUAWEICLOUD_SDK_AK / _SK; none with auth=False (a local `wrn.cli serve`)."""
     import requests
     from requests_toolbelt import MultipartEncoder
 
@@ -40,10 +40,12 @@ def predict(url: str, image: str | Path, env: Mapping[str, str] | None = None) -
     if not image.is_file():
         raise JobError(f"image {image} does not exist")
     token, ak, sk = env.get(TOKEN_ENV, ""), env.get("HUAWEICLOUD_SDK_AK", ""), env.get("HUAWEICLOUD_SDK_SK", "")
-    if not token and not (ak and sk):
+    if not auth:
+        token = ak = sk = ""
+    elif not token and not (ak and sk):
         raise JobError(f"no credentials for the service: set {TOKEN_ENV}, or HUAWEICLOUD_SDK_AK and "
                        "HUAWEICLOUD_SDK_SK")
-    if not token and image.stat().st_size > SIGNED_BODY_LIMIT:
+    if auth and not token and image.stat().st_size > SIGNED_BODY_LIMIT:
         raise JobError(f"{image} is {image.stat().st_size / 1e6:.1f} MB: an AK/SK-signed request may carry at most "
                        f"12 MB; set {TOKEN_ENV} for token authentication")
     redact = Redactor([token, ak, sk])
@@ -53,7 +55,7 @@ def predict(url: str, image: str | Path, env: Mapping[str, str] | None = None) -
         headers = {"Content-Type": encoder.content_type}
         if token:
             headers["X-Auth-Token"] = token
-        else:
+        elif auth:
             headers = _signed_headers(parsed, headers, encoder, ak, sk)
         try:
             response = requests.post(url, data=encoder, headers=headers, timeout=TIMEOUT)
