@@ -446,6 +446,17 @@ def test_stop_and_delete_a_service(standin):
     assert missing.returncode == 2 and "deleting service no-such-service: HTTP 404 ModelArts.3502" in missing.stderr
 
 
+def test_a_model_needs_a_package(standin):
+    no_type = submit("model", str(SERVICES / "wrn_cifar10_cpu.yaml"), "--var", "OBS_BUCKET=team-bucket",
+                     env={**standin.env(), "OBS_ENDPOINT": "https://obs.cn-north-4.myhuaweicloud.com"})
+    assert no_type.returncode == 2 and "model.model_type is not given and no --package to read it from" in no_type.stderr
+    typed = submit("deploy", str(SERVICES / "wrn_cifar10_cpu.yaml"), "--var", "OBS_BUCKET=team-bucket",
+                   "--set", "model.model_type=PyTorch",
+                   env={**standin.env(), "OBS_ENDPOINT": "https://obs.cn-north-4.myhuaweicloud.com"})
+    assert typed.returncode == 2 and "a model needs --package" in typed.stderr and "or --model-id" in typed.stderr
+    assert standin.requests == []
+
+
 def test_api_errors_name_status_code_and_request_id(standin):
     done = submit("service", "no-such-service", env=standin.env())
     assert done.returncode == 2 and "reading service no-such-service: HTTP 404 ModelArts.0000" in done.stderr

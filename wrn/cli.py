@@ -431,13 +431,11 @@ def _add_service_commands(sub) -> None:
 
 def _service_command(args) -> int:
     from wrn.platform.modelarts.api import ModelArtsApi
-    from wrn.platform.modelarts.inference import (Inference, Waiting, describe_service, model_body,
-                                                  obs_https_location, service_body)
-    from wrn.platform.modelarts.model_package import model_type_and_runtime, open_package, upload_package
+    from wrn.platform.modelarts.deployment import dry_run_text, execute, make_plan
+    from wrn.platform.modelarts.inference import Inference, Waiting, describe_service
+    from wrn.platform.modelarts.model_package import open_package
     from wrn.platform.modelarts.predict import answer_text, predict
     from wrn.platform.modelarts.service_spec import load_service
-    from wrn.platform.redact import Redactor
-    from wrn.platform.storage import CREDENTIAL_VARS
 
     if args.command == "predict":
         print(answer_text(*predict(args.url, args.image, auth=not args.no_auth), args.url))
@@ -458,53 +456,17 @@ def _service_command(args) -> int:
     if not (args.timeout > 0 and args.poll > 0):
         raise WrnError(f"--timeout {args.timeout:g} and --poll {args.poll:g} must be > 0 seconds")
     spec = load_service(args.service_file, args.set, dict(v.split("=", 1) for v in args.var))
-    model_id = getattr(args, "model_id", None)
+    model_id = getattr(args, "model_id", None) or ""
     if model_id and args.package:
         raise WrnError("give --package (create a model from it) or --model-id (deploy that model), not both")
     package = open_package(args.package) if args.package else None
-    # a package already in OBS is the model's source; a local one is uploaded to the service file's model.source
-    source = package.remote if package is not None and package.remote else spec.model_source
-    bodies: dict = {}
-    if not model_id:
-        model_type, runtime = model_type_and_runtime(package, spec.model_type, spec.runtime, spec.source)
-        bodies["model"] = model_body(spec, model_type, runtime, obs_https_location(source, os.environ))
-    if args.command == "deploy":
-        bodies["service"] = service_body(spec, model_id or "<model_id of the created model>")
+    plan = make_plan(spec, package, model_id, deploy=args.command == "deploy", env=os.environ)
     if args.dry_run:
-        if package is not None and not package.remote:
-            bodies = {"upload": {"from": package.where, "to": source + "model/", "files": list(package.files)},
-                      **bodies}
-        secrets = [os.environ.get(name, "") for name in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", *CREDENTIAL_VARS)]
-        print(Redactor(secrets)(json.dumps(bodies, indent=2)))
+        print(dry_run_text(plan, os.environ))
         return 0
-    api, waiting = ModelArtsApi(), Waiting(args.timeout, args.poll)
-    inference = Inference(api, say=lambda line: print(line, file=sys.stderr, flush=True))
-    if not model_id:
-        if package is None:
-            raise WrnError(f"{args.command} needs --package (the folder `python -m wrn.cli package` wrote)"
-                           + (" or --model-id" if args.command == "deploy" else ""))
-        if not package.remote:
-            count, size = upload_package(package, source)
-            print(f"uploaded {count} files ({size / 1e6:.2f} MB) to {source}model/", file=sys.stderr)
-        created = model_id = inference.create_model(bodies["model"])
-        inference.wait_for_model(model_id, waiting)
-        if args.command == "model":
-            print(model_id)
-            return 0
-    else:
-        created = ""
-    try:
-        service_id = inference.create_service(service_body(spec, model_id))
-        details = inference.wait_for_service(service_id, waiting)
-    except WrnError as exc:
-        if not created:
-            raise
-        raise WrnError(f"{exc} (model {created} was created and stays: deploy it again with --model-id {created})") \
-            from None
-    if details.get("status") == "concerning":
-        print(f"service {service_id} runs, but ModelArts reports some of its instances unhealthy (concerning)",
-              file=sys.stderr)
-    print(details["access_address"])
+    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731 (progress to stderr, the result to stdout)
+    model_id, service = execute(plan, Inference(ModelArtsApi(), say=say), Waiting(args.timeout, args.poll), say)
+    print(service["access_address"] if service else model_id)
     return 0
 
 
