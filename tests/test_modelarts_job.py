@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 
 import pytest
 
+from apistandin import RecordingServer
 from conftest import ROOT, run_cli
 from wrn.platform.modelarts.api import ModelArtsApi
 from wrn.platform.modelarts.spec import JobError, load_job
@@ -180,68 +179,35 @@ def test_upload_code_to_obs(obs_env, object_store):
 
 # ---- the SDK path against a local stand-in of the ModelArts endpoint ------------------------------------------
 
-class StandIn:
+class StandIn(RecordingServer):
     """Answers like the documented v2 API and records what it received (for signature and body checks)."""
 
+    request_id = "req-standin-1"
+
     def __init__(self, create_status: int = 201, error: dict | None = None) -> None:
-        self.requests: list[dict] = []
         self.create_status, self.error = create_status, error
-        owner = self
+        super().__init__()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _reply(self, status: int, payload: dict):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("X-Request-Id", "req-standin-1")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _record(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
-                owner.requests.append({"method": self.command, "path": self.path, "body": body,
-                                       "headers": dict(self.headers)})
-                return body
-
-            def do_POST(self):
-                body = self._record()
-                if self.path.endswith("/training-jobs"):
-                    if owner.error is not None:
-                        return self._reply(owner.create_status, owner.error)
-                    return self._reply(201, {"kind": "job", "metadata": {"id": "3faf5c03-aaa1", "name":
-                                             body["metadata"]["name"]}, "status": {"phase": "Creating"}})
-                return self._reply(202, {"metadata": {"id": "3faf5c03-aaa1"}, "status": {"phase": "Terminating"}})
-
-            def do_GET(self):
-                self._record()
-                if "/logs/preview" in self.path:
-                    return self._reply(200, {"content": "epoch 1/300 step 100/1562 loss 2.01\n"})
-                if self.path.endswith("training-job-flavors") or "training-job-flavors?" in self.path:
-                    return self._reply(200, {"total_count": 1, "flavors": [
-                        {"flavor_id": "modelarts.kat1.8xlarge", "flavor_name": "Ascend: 8*ascend-snt9",
-                         "flavor_type": "Ascend"}]})
-                return self._reply(200, {"metadata": {"id": "3faf5c03-aaa1", "name": "wrn40-10-8p"},
-                                         "status": {"phase": "Completed", "duration": 3723000}})
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+    def answer(self, request: dict) -> tuple[int, dict]:
+        path = request["path"]
+        if request["method"] == "POST":
+            if path.endswith("/training-jobs"):
+                if self.error is not None:
+                    return self.create_status, self.error
+                return 201, {"kind": "job", "metadata": {"id": "3faf5c03-aaa1", "name":
+                             request["body"]["metadata"]["name"]}, "status": {"phase": "Creating"}}
+            return 202, {"metadata": {"id": "3faf5c03-aaa1"}, "status": {"phase": "Terminating"}}
+        if "/logs/preview" in path:
+            return 200, {"content": "epoch 1/300 step 100/1562 loss 2.01\n"}
+        if path.endswith("training-job-flavors") or "training-job-flavors?" in path:
+            return 200, {"total_count": 1, "flavors": [{"flavor_id": "modelarts.kat1.8xlarge",
+                                                        "flavor_name": "Ascend: 8*ascend-snt9", "flavor_type": "Ascend"}]}
+        return 200, {"metadata": {"id": "3faf5c03-aaa1", "name": "wrn40-10-8p"},
+                     "status": {"phase": "Completed", "duration": 3723000}}
 
     def env(self) -> dict:
         return {"HUAWEICLOUD_SDK_AK": "AKSTANDIN12345", "HUAWEICLOUD_SDK_SK": "SKstandinSecret987",
                 "HUAWEICLOUD_SDK_PROJECT_ID": "0b1d2e3f4a5b", "MODELARTS_ENDPOINT": self.endpoint}
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -261,7 +227,7 @@ def test_submit_sends_the_dry_run_body_signed(standin):
     assert request["headers"]["Authorization"].startswith("SDK-HMAC-SHA256 Access=AKSTANDIN12345")
     assert "Signature=" in request["headers"]["Authorization"] and request["headers"].get("X-Sdk-Date")
     assert request["body"] == dry_run("wrn40_10_8p")
-    assert "SKstandinSecret987" not in json.dumps(request)
+    assert "SKstandinSecret987" not in json.dumps(request["headers"]) and b"SKstandinSecret987" not in request["raw"]
 
 
 def test_submit_sends_the_restart_policy_pool_log_export_and_auto_stop(standin):

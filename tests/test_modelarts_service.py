@@ -13,14 +13,13 @@ real service answers is the model package's own business (customize_service.py).
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
 import pytest
 
+from apistandin import RecordingServer
 from conftest import ROOT, run_cli
 from wrn.platform.modelarts.model_package import open_package
 from wrn.platform.modelarts.service_spec import load_service
@@ -61,102 +60,63 @@ def signature_is_valid(request: dict, sk: str = SK) -> bool:
     return again.header_params["Authorization"] == authorization
 
 
-class ModelArtsStandIn:
+class ModelArtsStandIn(RecordingServer):
     """The v1 model/service API and a service URL, recording every request."""
+
+    request_id = "req-standin-2"
 
     def __init__(self, model_statuses=("publishing", "published"), service_statuses=("deploying", "running"),
                  service_error: str = "", predict_status: int = 200) -> None:
-        self.requests: list[dict] = []
         self.model_statuses, self.service_statuses = list(model_statuses), list(service_statuses)
         self.service_error, self.predict_status = service_error, predict_status
-        owner = self
+        super().__init__()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+    def answer(self, request: dict) -> tuple[int, dict]:
+        method, path, service = request["method"], request["path"], f"/v1/{PROJECT}/services/f76f20ba-service"
+        if (method, path) == ("POST", f"/v1/{PROJECT}/models"):
+            return 200, {"model_id": "7feb7235-model"}
+        if (method, path) == ("POST", f"/v1/{PROJECT}/services"):
+            return 200, {"service_id": "f76f20ba-service", "resource_ids": []}
+        if (method, path) == ("POST", "/v1/infers/f76f20ba-service"):
+            return self._predict(request)
+        if (method, path) == ("GET", f"/v1/{PROJECT}/models/7feb7235-model"):
+            return 200, {"model_id": "7feb7235-model", "model_status": self._next(self.model_statuses)}
+        if (method, path) == ("GET", service):
+            return 200, self._service_details(self._next(self.service_statuses))
+        if (method, path) == ("PUT", service) and request["body"] == {"status": "stopped"}:
+            self.service_statuses = ["stopped"]
+            return 200, {}
+        if (method, path) == ("DELETE", service):
+            return 200, {}
+        return 404, {"error_code": "ModelArts.0000" if method != "DELETE" else "ModelArts.3502",
+                     "error_msg": f"no route {method} {path}"}
 
-            def _reply(self, status: int, payload: dict):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("X-Request-Id", "req-standin-2")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+    @staticmethod
+    def _next(statuses: list[str]) -> str:
+        return statuses.pop(0) if len(statuses) > 1 else statuses[0]
 
-            def _record(self) -> dict:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                request = {"method": self.command, "path": self.path, "headers": dict(self.headers), "raw": raw}
-                if self.headers.get("Content-Type", "").startswith("application/json") and raw:
-                    request["body"] = json.loads(raw)
-                owner.requests.append(request)
-                return request
+    def _service_details(self, status: str) -> dict:
+        details = {"service_id": "f76f20ba-service", "service_name": "wrn-cifar10", "status": status}
+        if status == "deploying":
+            details["progress"] = 40
+        if status in ("running", "concerning"):
+            details["access_address"] = f"{self.endpoint}/v1/infers/f76f20ba-service"
+        if status == "failed":
+            details["error_msg"] = self.service_error
+        return details
 
-            def do_POST(self):
-                request = self._record()
-                if self.path == f"/v1/{PROJECT}/models":
-                    return self._reply(200, {"model_id": "7feb7235-model"})
-                if self.path == f"/v1/{PROJECT}/services":
-                    return self._reply(200, {"service_id": "f76f20ba-service", "resource_ids": []})
-                if self.path == "/v1/infers/f76f20ba-service":
-                    return self._predict(request)
-                return self._reply(404, {"error_code": "ModelArts.0000", "error_msg": f"no route {self.path}"})
+    def _predict(self, request: dict) -> tuple[int, dict]:
+        from requests_toolbelt.multipart.decoder import MultipartDecoder
 
-            def _predict(self, request: dict):
-                from requests_toolbelt.multipart.decoder import MultipartDecoder
-
-                if owner.predict_status != 200:
-                    return self._reply(owner.predict_status, {"error_code": "ModelArts.4503",
-                                                              "error_msg": "images: not an image file"})
-                parts = MultipartDecoder(request["raw"], request["headers"]["Content-Type"]).parts
-                request["parts"] = [(p.headers[b"Content-Disposition"].decode(), p.content) for p in parts]
-                return self._reply(200, {"predicted_label": "cat", "scores": [["cat", 0.91], ["dog", 0.05]]})
-
-            def do_PUT(self):
-                request = self._record()
-                if self.path == f"/v1/{PROJECT}/services/f76f20ba-service" and request["body"] == {"status": "stopped"}:
-                    owner.service_statuses = ["stopped"]
-                    return self._reply(200, {})
-                return self._reply(400, {"error_code": "ModelArts.3502", "error_msg": "bad update"})
-
-            def do_DELETE(self):
-                self._record()
-                if self.path == f"/v1/{PROJECT}/services/f76f20ba-service":
-                    return self._reply(200, {})
-                return self._reply(404, {"error_code": "ModelArts.3502", "error_msg": f"no service {self.path}"})
-
-            def do_GET(self):
-                self._record()
-                if self.path == f"/v1/{PROJECT}/models/7feb7235-model":
-                    status = owner.model_statuses.pop(0) if len(owner.model_statuses) > 1 else owner.model_statuses[0]
-                    return self._reply(200, {"model_id": "7feb7235-model", "model_status": status})
-                if self.path == f"/v1/{PROJECT}/services/f76f20ba-service":
-                    status = (owner.service_statuses.pop(0) if len(owner.service_statuses) > 1
-                              else owner.service_statuses[0])
-                    details = {"service_id": "f76f20ba-service", "service_name": "wrn-cifar10", "status": status}
-                    if status == "deploying":
-                        details["progress"] = 40
-                    if status in ("running", "concerning"):
-                        details["access_address"] = f"{owner.endpoint}/v1/infers/f76f20ba-service"
-                    if status == "failed":
-                        details["error_msg"] = owner.service_error
-                    return self._reply(200, details)
-                return self._reply(404, {"error_code": "ModelArts.0000", "error_msg": f"no route {self.path}"})
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        if self.predict_status != 200:
+            return self.predict_status, {"error_code": "ModelArts.4503", "error_msg": "images: not an image file"}
+        parts = MultipartDecoder(request["raw"], request["headers"]["Content-Type"]).parts
+        request["parts"] = [(p.headers[b"Content-Disposition"].decode(), p.content) for p in parts]
+        return 200, {"predicted_label": "cat", "scores": [["cat", 0.91], ["dog", 0.05]]}
 
     def env(self) -> dict:
         return {"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK, "HUAWEICLOUD_SDK_PROJECT_ID": PROJECT,
                 "MODELARTS_ENDPOINT": self.endpoint, "MODELARTS_X_AUTH_TOKEN": ""}
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture

@@ -456,11 +456,9 @@ def _service_command(args) -> int:
     if not (args.timeout > 0 and args.poll > 0):
         raise WrnError(f"--timeout {args.timeout:g} and --poll {args.poll:g} must be > 0 seconds")
     spec = load_service(args.service_file, args.set, dict(v.split("=", 1) for v in args.var))
-    model_id = getattr(args, "model_id", None) or ""
-    if model_id and args.package:
-        raise WrnError("give --package (create a model from it) or --model-id (deploy that model), not both")
     package = open_package(args.package) if args.package else None
-    plan = make_plan(spec, package, model_id, deploy=args.command == "deploy", env=os.environ)
+    plan = make_plan(spec, package, getattr(args, "model_id", None) or "", deploy=args.command == "deploy",
+                     env=os.environ)
     if args.dry_run:
         print(dry_run_text(plan, os.environ))
         return 0
