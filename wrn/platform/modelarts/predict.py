@@ -76,10 +76,10 @@ def _signed_headers(parsed, headers: dict, body, ak: str, sk: str) -> dict:
 
 
 def answer_text(status: int, text: str, url: str) -> str:
-    """The service's answer for printing (indented JSON when it is JSON); a non-2xx answer is a one-line error."""
+    """The service's answer for printing (one line of JSON when it is JSON); a non-2xx answer is a one-line error."""
     if not 200 <= status < 300:
         raise JobError(f"{url} answered HTTP {status}: {' '.join(text.split())[:300]}")
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        return json.dumps(json.loads(text), ensure_ascii=False)
     except ValueError:
         return text
