@@ -66,9 +66,10 @@ class ModelArtsStandIn(RecordingServer):
     request_id = "req-standin-2"
 
     def __init__(self, model_statuses=("publishing", "published"), service_statuses=("deploying", "running"),
-                 service_error: str = "", predict_status: int = 200) -> None:
+                 service_error: str = "", predict_status: int = 200, unavailable_reads: int = 0) -> None:
         self.model_statuses, self.service_statuses = list(model_statuses), list(service_statuses)
         self.service_error, self.predict_status = service_error, predict_status
+        self.unavailable_reads = unavailable_reads  # service reads answered 503 first (a gateway hiccup)
         super().__init__()
 
     def answer(self, request: dict) -> tuple[int, dict]:
@@ -82,6 +83,9 @@ class ModelArtsStandIn(RecordingServer):
         if (method, path) == ("GET", f"/v1/{PROJECT}/models/7feb7235-model"):
             return 200, {"model_id": "7feb7235-model", "model_status": self._next(self.model_statuses)}
         if (method, path) == ("GET", service):
+            if self.unavailable_reads:
+                self.unavailable_reads -= 1
+                return 503, {"error_code": "APIG.0203", "error_msg": "Backend unavailable"}
             return 200, self._service_details(self._next(self.service_statuses))
         if (method, path) == ("PUT", service) and request["body"] == {"status": "stopped"}:
             self.service_statuses = ["stopped"]
@@ -374,6 +378,24 @@ def test_failed_and_timed_out_deployments_are_one_line_errors(obs_env, object_st
     assert done.returncode == 2 and f"error: {message}" in done.stderr
     assert "Traceback" not in done.stderr and SK not in done.stderr
     assert len([line for line in done.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+@pytest.mark.parametrize("unavailable,ends", [(3, "ok"), (4, "error")])
+def test_status_reads_that_fail_are_asked_again_three_times(obs_env, object_store, tmp_path, unavailable, ends):
+    standin = ModelArtsStandIn(unavailable_reads=unavailable)
+    try:
+        done = submit("deploy", str(SERVICES / "wrn_cifar10_cpu.yaml"), "--package", str(make_package(tmp_path / "OUT")),
+                      "--var", f"OBS_BUCKET={object_store.new_bucket()}", "--poll", "0.05",
+                      env={**obs_env, **standin.env()})
+    finally:
+        standin.stop()
+    assert "reading service f76f20ba-service: HTTP 503 APIG.0203 Backend unavailable" in done.stderr
+    assert done.stderr.count("asking again") == 3
+    if ends == "ok":
+        assert done.returncode == 0 and done.stdout.strip().endswith("/v1/infers/f76f20ba-service")
+    else:
+        assert done.returncode == 2 and "error: reading service f76f20ba-service: HTTP 503" in done.stderr
+        assert "model 7feb7235-model was created and stays" in done.stderr
 
 
 def test_a_concerning_service_is_deployed_with_a_warning(obs_env, object_store, tmp_path):

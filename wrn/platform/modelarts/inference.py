@@ -28,6 +28,7 @@ SERVICES = "/v1/{project_id}/services"
 MODEL_READY, MODEL_FAILED = {"published"}, {"failed", "building_failed"}
 SERVICE_READY = {"running", "concerning"}  # concerning: running, some instances unhealthy (said in the answer)
 SERVICE_FAILED = {"failed", "stopped", "stopping", "deleting", "finished"}
+READ_RETRIES = 3  # consecutive failed status reads tolerated while waiting
 
 
 def obs_https_location(url: str, env: Mapping[str, str]) -> str:
@@ -122,9 +123,18 @@ class Inference:
     def _wait(self, what: str, read: Callable[[], dict], key: str, ready: set[str], failed: set[str],
               waiting: Waiting) -> dict:
         deadline = time.monotonic() + waiting.timeout
-        last = None
+        last, failures = None, 0
         while True:
-            details = read()
+            try:
+                details = read()
+                failures = 0
+            except JobError as exc:  # a dropped connection or a 5xx while a deployment goes on is not its failure
+                failures += 1
+                if failures > READ_RETRIES or time.monotonic() >= deadline:
+                    raise
+                self.say(f"{what}: {exc}; asking again")
+                self.sleep(waiting.poll)
+                continue
             status = str(details.get(key) or "unknown")
             if status != last:
                 progress = details.get("progress")
@@ -139,7 +149,7 @@ class Inference:
             if time.monotonic() >= deadline:
                 raise JobError(f"{what} is still {status} after {waiting.timeout:g} s: it goes on on ModelArts; "
                                f"wait longer with --timeout, or look at its events on the console")
-            self.sleep(waiting.poll)
+            self.sleep(max(0.0, min(waiting.poll, deadline - time.monotonic())))
 
 
 def _id(answer: dict, key: str, what: str) -> str:
