@@ -184,8 +184,8 @@ class StandIn(RecordingServer):
 
     request_id = "req-standin-1"
 
-    def __init__(self, create_status: int = 201, error: dict | None = None) -> None:
-        self.create_status, self.error = create_status, error
+    def __init__(self, create_status: int = 201, error: dict | None = None, unavailable_reads: int = 0) -> None:
+        self.create_status, self.error, self.unavailable_reads = create_status, error, unavailable_reads
         super().__init__()
 
     def answer(self, request: dict) -> tuple[int, dict]:
@@ -197,6 +197,9 @@ class StandIn(RecordingServer):
                 return 201, {"kind": "job", "metadata": {"id": "3faf5c03-aaa1", "name":
                              request["body"]["metadata"]["name"]}, "status": {"phase": "Creating"}}
             return 202, {"metadata": {"id": "3faf5c03-aaa1"}, "status": {"phase": "Terminating"}}
+        if "/logs/preview" in path and self.unavailable_reads:
+            self.unavailable_reads -= 1
+            return 503, {"error_code": "APIG.0203", "error_msg": "Backend unavailable"}
         if "/logs/preview" in path:
             return 200, {"content": "epoch 1/300 step 100/1562 loss 2.01\n"}
         if path.endswith("training-job-flavors") or "training-job-flavors?" in path:
@@ -259,6 +262,21 @@ def test_status_logs_stop_and_flavors(standin):
     flavors = run_cli("modelarts/submit.py", "flavors", "--type", "Ascend", env=env)
     assert json.loads(flavors.stdout.splitlines()[0])["flavor_id"] == "modelarts.kat1.8xlarge"
     assert "flavor_type=Ascend" in [r for r in standin.requests if "flavors" in r["path"]][0]["path"]
+
+
+@pytest.mark.parametrize("unavailable,returncode", [(3, 0), (4, 2)])
+def test_following_logs_asks_again_after_failed_reads(unavailable, returncode):
+    server = StandIn(unavailable_reads=unavailable)
+    try:
+        done = run_cli("modelarts/submit.py", "logs", "3faf5c03-aaa1", "--follow", "--poll", "0.05", env=server.env())
+    finally:
+        server.stop()
+    assert done.returncode == returncode and done.stderr.count("asking again") == 3
+    assert "HTTP 503 APIG.0203 Backend unavailable" in done.stderr
+    if returncode == 0:
+        assert "epoch 1/300 step 100/1562" in done.stdout and "ended: Completed" in done.stdout
+    else:
+        assert done.stderr.strip().splitlines()[-1].startswith("error: reading the log of job 3faf5c03-aaa1: HTTP 503")
 
 
 @pytest.mark.parametrize("status,error,expected", [

@@ -359,6 +359,7 @@ def submit_main(argv: Sequence[str] | None = None) -> int:
     logs.add_argument("job_id")
     logs.add_argument("--follow", action="store_true", help="poll until the job ends")
     logs.add_argument("--task", default="worker-0")
+    logs.add_argument("--poll", type=float, default=10.0, help="seconds between reads with --follow (10)")
     sub.add_parser("flavors").add_argument("--type", dest="flavor_type", default=None, help="e.g. Ascend, GPU, CPU")
     _add_service_commands(sub)
     args = parser.parse_args(argv)
@@ -389,7 +390,8 @@ def submit_main(argv: Sequence[str] | None = None) -> int:
         print(describe(client.status(args.job_id)))
     elif args.command == "logs":
         if args.follow:
-            phase = client.follow_logs(args.job_id, lambda text: print(text, end="", flush=True))
+            phase = client.follow_logs(args.job_id, lambda text: print(text, end="", flush=True),
+                                       poll=args.poll, warn=lambda line: print(line, file=sys.stderr, flush=True))
             print(f"\njob {args.job_id} ended: {phase}")
             return 0 if phase == "Completed" else 1
         print(client.logs(args.job_id, args.task), end="")

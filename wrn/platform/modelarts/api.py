@@ -114,15 +114,26 @@ class ModelArtsApi:
             ShowTrainingJobFlavorsRequest(flavor_type=flavor_type)))
         return [f.to_dict() if hasattr(f, "to_dict") else f for f in (getattr(response, "flavors", None) or [])]
 
-    def follow_logs(self, job_id: str, printer: Callable[[str], None], poll: float = 10.0) -> str:
-        """Print new log lines until the job reaches a terminal phase; returns that phase."""
-        shown = 0
+    def follow_logs(self, job_id: str, printer: Callable[[str], None], poll: float = 10.0,
+                    warn: Callable[[str], None] = lambda line: None) -> str:
+        """Print new log lines until the job reaches a terminal phase; returns that phase. Up to three failed reads
+        in a row (a 5xx, a dropped connection) are asked again: a job runs for hours."""
+        shown, failures = 0, 0
         while True:
-            text = self.logs(job_id)
+            try:
+                text = self.logs(job_id)
+                phase = job_phase(self.status(job_id))
+                failures = 0
+            except JobError as exc:
+                failures += 1
+                if failures > 3:
+                    raise
+                warn(f"{exc}; asking again")
+                time.sleep(poll)
+                continue
             if len(text) > shown:
                 printer(text[shown:])
                 shown = len(text)
-            phase = job_phase(self.status(job_id))
             if phase in TERMINAL_PHASES:
                 return phase
             time.sleep(poll)
