@@ -423,7 +423,7 @@ def _add_service_commands(sub) -> None:
         command.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for each step (1800)")
         command.add_argument("--poll", type=float, default=10.0, help="seconds between status reads (10)")
     sub.add_parser("service", help="one line: id, name, status, URL").add_argument("service_id")
-    sub.add_parser("stop-service", help="stop a running service (status stopped; start it on the console)").add_argument("service_id")
+    sub.add_parser("stop-service", help="stop a running service (status stopped)").add_argument("service_id")
     sub.add_parser("delete-service", help="delete a service (its model stays)").add_argument("service_id")
     predict = sub.add_parser("predict", help="send an image file to a service URL and print the answer")
     predict.add_argument("url", help="the service's URL (deploy prints it)")
