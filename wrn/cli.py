@@ -217,6 +217,7 @@ def modelzoo_export_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device_id", type=int, default=None, help="the Ascend device to export on")
     parser.add_argument("--config", default="wrn40_10")
     parser.add_argument("--batch_size", type=int, default=1)
+    _add_input_kind(parser, "normalised", "normalised (default) or raw (uint8 NHWC pixels in, normalised in the graph)")
     args, rest = parser.parse_known_args(argv)
     if args.device_id is not None:
         os.environ["DEVICE_ID"] = str(args.device_id)
@@ -224,7 +225,8 @@ def modelzoo_export_main(argv: Sequence[str] | None = None) -> int:
     from wrn.deploy.export import export
 
     target = Path(args.file_name)
-    result = export(cfg, args.ckpt_file, args.file_format, args.batch_size, str(target.parent), file_stem=target.name)
+    result = export(cfg, args.ckpt_file, args.file_format, args.batch_size, str(target.parent), file_stem=target.name,
+                    input_kind=args.input_kind)
     print(json.dumps(result, sort_keys=True))
     return 0
 
