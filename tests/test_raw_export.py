@@ -116,8 +116,11 @@ def test_a_float_export_records_its_input_and_gets_an_aipp_config(exports):
 def test_eval_and_the_cpu_chain_of_a_raw_model_score_what_the_checkpoint_scores(exports, tmp_path):
     data, reference = exports["data"], exports["eval"]
     raw_onnx, raw_mindir = exports["files"]["ONNX", "raw"], exports["files"]["MINDIR", "raw"]
-    for model in (raw_onnx, raw_mindir):
-        done = run_cli("local/eval.py", f"--data_url={data}", f"--model={model}")
+    alone = tmp_path / "alone" / "model.mindir"  # no sidecar: the MINDIR's own graph says its input is uint8
+    alone.parent.mkdir()
+    shutil.copy(raw_mindir, alone)
+    for model in (raw_onnx, raw_mindir, alone):
+        done = run_cli("local/eval.py", f"--data_url={data}", f"--model={model}", "--config=demo")
         assert done.returncode == 0, done.stderr[-2000:]
         result = json.loads(done.stdout.strip().splitlines()[-1])
         assert result["input_dtype"] == "uint8" and result["images"] == reference["images"] == EVAL_IMAGES

@@ -1,7 +1,7 @@
 """Exported models on CPU: a `.mindir` through MindSpore's GraphCell, an `.onnx` through ONNX Runtime (optional:
 `pip install -e '.[onnx]'`). Both take and give numpy: batches of the model's input in (normalised float32 NCHW, or
 uint8 NHWC pixels for a raw export: the ONNX session's input type says which, for a MINDIR its graph's
-input, or its sidecar where MindSpore cannot read that), float32 logits out."""
+input, or its sidecar where MindSpore's mind_ir module is missing), float32 logits out."""
 
 from __future__ import annotations
 
@@ -95,16 +95,21 @@ MINDIR_TYPES = {1: "float32", 2: "uint8"}
 
 
 def _mindir_input(path: Path) -> tuple[tuple[int, ...], str]:
-    """The MINDIR's input shape and type, read from the file's graph (`mindspore.load_mindir`); from its sidecar where
-    that reader is missing; a float32 [1, 3, 32, 32] input where neither tells. A GraphCell fed the wrong type does
-    not complain (a float batch in a raw model is cast, not refused), hence the check here."""
-    import mindspore as ms
-
-    if hasattr(ms, "load_mindir"):
+    """The MINDIR's input shape and type, read from the file's graph (MindSpore's own mind_ir protobuf module, in
+    2.0 and 2.8 alike); from its sidecar where that module is missing; a float32 [1, 3, 32, 32] input where neither
+    tells. A GraphCell fed the wrong type does not say so (a float batch in a raw model is cast, not refused), hence
+    the check here."""
+    try:
+        from mindspore.train.mind_ir_pb2 import ModelProto
+    except ImportError:
+        ModelProto = None
+    if ModelProto is not None:
+        proto = ModelProto()
         try:
-            inputs = list(ms.load_mindir(str(path)).graph.input)
-        except Exception as exc:  # protobuf's DecodeError and MindSpore's RuntimeError, by version
-            raise RunnerError(f"model {path}: MindSpore cannot read it: {str(exc).splitlines()[0]}") from None
+            proto.ParseFromString(path.read_bytes())
+        except Exception as exc:  # protobuf's DecodeError; ms.load has read the file already, so hardly reached
+            raise RunnerError(f"model {path}: not a MindIR file ({type(exc).__name__}: {exc})") from None
+        inputs = list(proto.graph.input)
         if len(inputs) != 1 or len(inputs[0].tensor) != 1:
             raise RunnerError(f"model {path}: expected one input, found {len(inputs)}")
         tensor = inputs[0].tensor[0]
