@@ -16,6 +16,9 @@
 #       https://www.hiascend.com/document/detail/zh/canncommercial/80RC1/devaids/auxiliarydevtool/atlasatc_16_0078.html
 #   --input_format, --input_shape "name:n,c,h,w" (the model before AIPP: NCHW float):
 #       https://www.hiascend.com/document/detail/zh/canncommercial/latest/devaids/atctool/atlasatcparam_16_0015.html
+# The input's name for --input_shape is the sidecar's input_name: ONNX Runtime's for an ONNX export; for an AIR the
+# name MindSpore gives the exported cell's construct parameter (x: a MINDIR of the same cell reads "...:x", and the
+# ModelZoo's AIR conversions pass --input_shape="x:..."), which cannot be read back from an AIR here.
 # ATC runs only where the CANN toolkit is installed; this script is tested here with a stand-in that records its
 # arguments (tests/test_raw_export.py), never with ATC itself.
 set -euo pipefail

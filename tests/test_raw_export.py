@@ -347,3 +347,13 @@ def test_convert_om_refuses_what_atc_cannot_take_and_says_where_atc_comes_from(e
     lone.write_bytes(b"x")
     alone = run_bash_convert(lone, env)
     assert alone.returncode == 2 and f"sidecar {lone}.json does not exist" in alone.stderr
+
+
+def test_the_modelzoo_export_command_takes_the_input_kind_too(exports, tmp_path):
+    model = [a for a in tiny_args() if a.startswith(("--depth=", "--widen_factor="))]
+    done = subprocess.run([sys.executable, str(ROOT / "export.py"), f"--ckpt_file={exports['checkpoint']}",
+                           "--file_format=MINDIR", f"--file_name={tmp_path / 'wideresnet_raw'}", "--config=demo",
+                           "--input=raw", *model], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    details = sidecar(tmp_path / "wideresnet_raw.mindir")
+    assert (details["input_dtype"], details["input_shape"]) == ("uint8", [1, 32, 32, 3])

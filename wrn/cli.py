@@ -142,7 +142,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--checkpoint", type=location, help="a checkpoint (local or obs://)")
     which.add_argument("--model", type=Path, help="an exported .mindir or .onnx (ONNX Runtime; normalised as its "
-                                                  "sidecar says, else as --config)")
+                                                  "sidecar says, else as --config; a raw export gets the pixels)")
     parser.add_argument("--output", default="", help="also write the result JSON here")
     args, rest = parser.parse_known_args(argv)
     cfg = _load_config(args.config, rest)
