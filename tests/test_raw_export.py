@@ -357,3 +357,12 @@ def test_the_modelzoo_export_command_takes_the_input_kind_too(exports, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     details = sidecar(tmp_path / "wideresnet_raw.mindir")
     assert (details["input_dtype"], details["input_shape"]) == ("uint8", [1, 32, 32, 3])
+
+
+def test_a_normalisation_aipp_cannot_express_costs_the_config_not_the_export(exports, tmp_path):
+    done = export(exports["checkpoint"], tmp_path / "out", "ONNX", "--mean=1.5,0.5,0.5")
+    assert done.returncode == 0, done.stderr[-2000:]
+    details = sidecar(tmp_path / "out" / f"wrn10_1_b{BATCH}.onnx")
+    assert "aipp_config" not in details and not list((tmp_path / "out").glob("*.aipp.cfg"))
+    assert "no ATC AIPP config for wrn10_1_b4.onnx: normalisation mean[0] = 1.5: expected a value in [0, 1]" in \
+        (tmp_path / "out" / "export.log").read_text()

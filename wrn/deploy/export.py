@@ -119,10 +119,13 @@ def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, trai
         if fmt == "MINDIR":
             sidecar["runtime_note"] = RUNTIME_NOTE.format(version=ms.__version__)
         if input_kind != RAW:
-            from wrn.deploy.aipp import aipp_config
+            from wrn.deploy.aipp import AippError, aipp_config
 
-            aipp = run.write_text(final.with_name(f"{stem}.aipp.cfg"), aipp_config(sidecar))
-            sidecar["aipp_config"] = aipp.name
+            try:
+                aipp = run.write_text(final.with_name(f"{stem}.aipp.cfg"), aipp_config(sidecar))
+                sidecar["aipp_config"] = aipp.name
+            except AippError as exc:  # a normalisation AIPP cannot express costs the config, not the export
+                log.warning("no ATC AIPP config for %s: %s", final.name, exc)
         sidecar_path = run.write_json(final.with_name(final.name + ".json"), sidecar)
         log.info("exported %s (%s, %s input, max |difference| vs checkpoint %s)", run.location(final.name), fmt,
                  input_kind, difference)
