@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # preprocess -> build -> run on the Ascend310 -> postprocess. Leaves acc.log and time_Result/ in the current folder.
 # usage: bash cpp_infer/run_infer_310.sh MINDIR DATA_DIR [DEVICE_ID]
-#   MINDIR: an exported model (its .json sidecar gives the batch size and the normalisation; without one: batch 1,
-#           wrn40_10's normalisation)
+#   MINDIR: an exported model (its .json sidecar gives the batch size, the normalisation and the input: normalised
+#           float32 NCHW, or uint8 NHWC pixels for a raw export; without one: batch 1, wrn40_10's normalisation,
+#           and INPUT_KIND)
 #   DATA_DIR: CIFAR-10 binary folder (its eval split is used)
 # env: DEVICE_TYPE (Ascend310 | Ascend | CPU, default Ascend310), MINDSPORE_PATH (the runtime: include/api, lib/),
-#      BUILD_DIR (default cpp_infer/build), PYTHON
+#      BUILD_DIR (default cpp_infer/build), PYTHON, INPUT_KIND (normalised | raw: only for a model without a sidecar;
+#      a sidecar decides itself). The app reads the model input's data type and checks each file's size against it.
 set -euo pipefail
 if [ $# -lt 2 ] || [ $# -gt 3 ]; then
     echo "usage: bash $0 MINDIR DATA_DIR [DEVICE_ID]" >&2
@@ -20,7 +22,7 @@ python="${PYTHON:-python3}"
 sidecar="$mindir.json"
 batch=1
 classes=10
-normalise=(--config wrn40_10)
+normalise=(--config wrn40_10 --input "${INPUT_KIND:-normalised}")
 if [ -f "$sidecar" ]; then
     batch="$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["input_shape"][0])' "$sidecar")"
     classes="$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["num_classes"])' "$sidecar")"

@@ -142,7 +142,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--checkpoint", type=location, help="a checkpoint (local or obs://)")
     which.add_argument("--model", type=Path, help="an exported .mindir or .onnx (ONNX Runtime; normalised as its "
-                                                  "sidecar says, else as --config)")
+                                                  "sidecar says, else as --config; a raw export gets the pixels)")
     parser.add_argument("--output", default="", help="also write the result JSON here")
     args, rest = parser.parse_known_args(argv)
     cfg = _load_config(args.config, rest)
@@ -186,7 +186,15 @@ def _export_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--file_format", default="MINDIR", help="MINDIR, ONNX or AIR (Ascend only)")
     parser.add_argument("--batch_size", type=int, default=1)
     parser.add_argument("--train_url", required=True, type=location, help="output folder (local or obs://)")
+    _add_input_kind(parser, "normalised",
+                    "normalised (default): the model takes the recipe-normalised float32 NCHW batch, and an ATC AIPP "
+                    "config (<stem>.aipp.cfg) is written beside it; raw: the model takes uint8 NHWC pixels "
+                    "[B,32,32,3] as decoded from an image file, normalised inside its graph (file stem ..._raw)")
     return parser
+
+
+def _add_input_kind(parser: argparse.ArgumentParser, default: str | None, help_text: str) -> None:
+    parser.add_argument("--input", dest="input_kind", choices=("normalised", "raw"), default=default, help=help_text)
 
 
 def export_main(argv: Sequence[str] | None = None, prog: str = "export.py", platform: bool = False) -> int:
@@ -194,7 +202,8 @@ def export_main(argv: Sequence[str] | None = None, prog: str = "export.py", plat
     cfg = _load_config(args.config, rest, platform)
     from wrn.deploy.export import export
 
-    print(json.dumps(export(cfg, args.checkpoint, args.file_format, args.batch_size, args.train_url), sort_keys=True))
+    print(json.dumps(export(cfg, args.checkpoint, args.file_format, args.batch_size, args.train_url,
+                            input_kind=args.input_kind), sort_keys=True))
     return 0
 
 
@@ -208,6 +217,7 @@ def modelzoo_export_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device_id", type=int, default=None, help="the Ascend device to export on")
     parser.add_argument("--config", default="wrn40_10")
     parser.add_argument("--batch_size", type=int, default=1)
+    _add_input_kind(parser, "normalised", "normalised (default) or raw (uint8 NHWC pixels in, normalised in the graph)")
     args, rest = parser.parse_known_args(argv)
     if args.device_id is not None:
         os.environ["DEVICE_ID"] = str(args.device_id)
@@ -215,7 +225,8 @@ def modelzoo_export_main(argv: Sequence[str] | None = None) -> int:
     from wrn.deploy.export import export
 
     target = Path(args.file_name)
-    result = export(cfg, args.ckpt_file, args.file_format, args.batch_size, str(target.parent), file_stem=target.name)
+    result = export(cfg, args.ckpt_file, args.file_format, args.batch_size, str(target.parent), file_stem=target.name,
+                    input_kind=args.input_kind)
     print(json.dumps(result, sort_keys=True))
     return 0
 
@@ -234,7 +245,8 @@ def infer_main(argv: Sequence[str] | None = None) -> int:
                                      "Runtime) on CPU over preprocessed .bin files; writes result files as the "
                                      "Ascend310 app does.", allow_abbrev=False)
     parser.add_argument("--model", "--mindir", dest="model", required=True, help="an exported .mindir or .onnx")
-    parser.add_argument("--input", required=True, help="folder of float32 NCHW .bin files (preprocess output)")
+    parser.add_argument("--input", required=True, help="folder of .bin files (preprocess output): float32 NCHW, or "
+                                                       "uint8 NHWC for a raw export")
     parser.add_argument("--output", required=True, help="folder for result_Files/ and time_Result/")
     args = parser.parse_args(argv)
     from wrn.deploy.infer import run_model
@@ -254,12 +266,31 @@ def preprocess_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sidecar", type=Path, default=None,
                         help="an export's .json sidecar: its normalisation instead of --config's")
     parser.add_argument("--batch_size", type=int, default=1, help="the exported model's batch size")
+    _add_input_kind(parser, None, "what the model takes when there is no --sidecar (a sidecar decides itself): "
+                                  "normalised float32 NCHW (default) or raw uint8 NHWC pixels (export --input raw)")
     args = parser.parse_args(argv)
     from wrn.config import load_config
-    from wrn.deploy.infer import data_of, preprocess
+    from wrn.deploy.infer import data_of, input_kind_of, preprocess
 
     data = data_of(args.sidecar) if args.sidecar else _data_of(load_config(args.config))
-    print(json.dumps(preprocess(args.data_url, args.output, batch_size=args.batch_size, **data)))
+    kind = input_kind_of(args.sidecar) if args.sidecar else (args.input_kind or "normalised")
+    if args.sidecar and args.input_kind and args.input_kind != kind:
+        raise WrnError(f"--input {args.input_kind}: the sidecar {args.sidecar} describes a model that takes {kind} "
+                       "input; leave --input out (the sidecar decides)")
+    print(json.dumps(preprocess(args.data_url, args.output, batch_size=args.batch_size, input_kind=kind, **data)))
+    return 0
+
+
+def aipp_main(argv: Sequence[str] | None = None) -> int:
+    """python -m wrn.cli aipp SIDECAR: the ATC AIPP config (static, RGB888_U8, the recipe's mean/std as min_chn_i
+    and var_reci_chn_i) of a float export, from its .json sidecar; written as <stem>.aipp.cfg beside the model."""
+    parser = argparse.ArgumentParser(prog="python -m wrn.cli aipp", description=aipp_main.__doc__, allow_abbrev=False)
+    parser.add_argument("sidecar", type=Path, help="an export's .json sidecar (MODEL.air.json, MODEL.onnx.json, ...)")
+    parser.add_argument("--output", type=Path, default=None, help="where to write it (default <stem>.aipp.cfg)")
+    args = parser.parse_args(argv)
+    from wrn.deploy.aipp import write_aipp_config
+
+    print(json.dumps({"aipp_config": str(write_aipp_config(args.sidecar, args.output))}))
     return 0
 
 
@@ -471,7 +502,8 @@ def _service_command(args) -> int:
 
 
 COMMANDS = {"train": train_main, "eval": eval_main, "demo": demo_main, "data": data_main, "submit": submit_main,
-            "export": export_main, "infer": infer_main, "preprocess": preprocess_main, "postprocess": postprocess_main}
+            "export": export_main, "infer": infer_main, "preprocess": preprocess_main, "postprocess": postprocess_main,
+            "aipp": aipp_main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -3,6 +3,7 @@
 #define WRN_CPP_INFER_UTILS_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -10,7 +11,7 @@ namespace wrn {
 
 struct Args {
   std::string mindir_path;
-  std::string input_dir;             // float32 NCHW batches, one per .bin file (preprocess.py output)
+  std::string input_dir;             // one batch of the model's input per .bin file (preprocess.py output)
   std::string output_dir = ".";      // receives result_Files/ and time_Result/
   // Ascend310 and Ascend (310P/910) both use Ascend310DeviceInfo, the one Ascend class every MindSpore version
   // has (AscendDeviceInfo, of which it is an alias from 1.6 on, is missing before); CPU uses CPUDeviceInfo.
@@ -32,8 +33,19 @@ bool ReadFile(const std::string& path, std::vector<char>* data, std::string* err
 // Writes to path + ".tmp" then renames, so no reader sees half a file.
 bool WriteFile(const std::string& path, const void* data, size_t size, std::string* error);
 bool MakeDirs(const std::string& dir, std::string* error);
-// One line naming the file, its size and the expected size, or an empty string when they agree.
-std::string CheckSize(const std::string& path, size_t actual, size_t expected);
+// The model input's element type by the values of MindSpore's DataType enum (include/api/data_type.h, not included
+// here so this stays MindSpore-free): kNumberTypeUInt8 = 37, kNumberTypeFloat16 = 42, kNumberTypeFloat32 = 43.
+constexpr int kUInt8Type = 37;
+constexpr int kFloat16Type = 42;
+constexpr int kFloat32Type = 43;
+std::string ElementTypeName(int data_type);
+// What the model takes, for messages: "uint8 NHWC [1,32,32,3], raw pixels that the model normalises itself" or
+// "float32 NCHW [1,3,32,32], normalised by preprocess.py".
+std::string DescribeInput(int data_type, const std::vector<int64_t>& shape);
+// One line naming the file, its size, the expected size and the model's input, or an empty string when they agree.
+// A float32 file for a uint8 model (4 bytes a value instead of 1), and the other way round, are named as such.
+std::string CheckSize(const std::string& path, size_t actual, size_t expected, int data_type,
+                      const std::vector<int64_t>& shape);
 
 struct LatencyStats {
   double mean_ms = 0;

@@ -1,5 +1,8 @@
 // Ascend310 inference for an exported WideResNet MINDIR over preprocess.py's .bin batches (also on x86 CPU).
-// Input files are already normalised float32 NCHW: nothing here re-normalises them.
+// Input files hold one batch of the model's input each, as preprocess.py writes it: normalised float32 NCHW, or, for
+// a raw export (export --input raw: cast, /255, the recipe's normalisation and NHWC->NCHW inside the graph), uint8
+// NHWC pixels. The app reads the model input's data type and byte size (MSTensor::DataType, DataSize) and checks
+// every file against them; nothing here normalises anything.
 // The model is built with Model::Build(path, kMindIR, context): the 1.x-only Serialization::Load + Build(GraphCell)
 // answers "Unsupported Feature" on 2.x runtimes.
 #include <chrono>
@@ -65,7 +68,8 @@ int Run(const wrn::Args& args) {
   std::vector<char> data;
   for (const std::string& file : files) {
     if (!wrn::ReadFile(file, &data, &error)) return Fail(error);
-    std::string mismatch = wrn::CheckSize(file, data.size(), expected_bytes);
+    std::string mismatch = wrn::CheckSize(file, data.size(), expected_bytes, static_cast<int>(input.DataType()),
+                                          input.Shape());
     if (!mismatch.empty()) return Fail(mismatch);
     std::vector<MSTensor> inputs{MSTensor(input.Name(), input.DataType(), input.Shape(), data.data(), data.size())};
     std::vector<MSTensor> outputs;

@@ -159,10 +159,42 @@ bool MakeDirs(const std::string& dir, std::string* error) {
   return true;
 }
 
-std::string CheckSize(const std::string& path, size_t actual, size_t expected) {
+std::string ElementTypeName(int data_type) {
+  switch (data_type) {
+    case kUInt8Type:
+      return "uint8";
+    case kFloat16Type:
+      return "float16";
+    case kFloat32Type:
+      return "float32";
+    default:
+      return "type " + std::to_string(data_type);
+  }
+}
+
+std::string DescribeInput(int data_type, const std::vector<int64_t>& shape) {
+  std::string dims = "[";
+  for (size_t i = 0; i < shape.size(); ++i) dims += (i ? "," : "") + std::to_string(shape[i]);
+  dims += "]";
+  std::string layout = shape.size() == 4 && shape[3] == 3 ? "NHWC " : shape.size() == 4 && shape[1] == 3 ? "NCHW " : "";
+  std::string what = data_type == kUInt8Type ? ", raw pixels that the model normalises itself"
+                                             : ", normalised by preprocess.py";
+  return ElementTypeName(data_type) + " " + layout + dims + what;
+}
+
+std::string CheckSize(const std::string& path, size_t actual, size_t expected, int data_type,
+                      const std::vector<int64_t>& shape) {
   if (actual == expected) return "";
-  return path + ": " + std::to_string(actual) + " bytes, expected " + std::to_string(expected) +
-         " (the model's input: float32 NCHW, already normalised by preprocess.py)";
+  std::string text = path + ": " + std::to_string(actual) + " bytes, expected " + std::to_string(expected) +
+                     " (the model's input: " + DescribeInput(data_type, shape) + ")";
+  if (data_type == kUInt8Type && actual == expected * 4) {
+    text += "; that is the size of a float32 batch: preprocess.py wrote normalised files, but this model takes raw "
+            "uint8 pixels (preprocess.py --sidecar MODEL.json, or --input raw)";
+  } else if (data_type == kFloat32Type && actual * 4 == expected) {
+    text += "; that is the size of a uint8 batch: preprocess.py wrote raw pixels, but this model takes normalised "
+            "float32 (preprocess.py --sidecar MODEL.json, or --input normalised)";
+  }
+  return text;
 }
 
 LatencyStats ComputeLatency(const std::vector<double>& latencies_ms) {

@@ -54,8 +54,19 @@ static void TestFiles(const std::string& dir) {
   CHECK(reinterpret_cast<float*>(data.data())[2] == 3.25f);
   CHECK(wrn::Stem(files[1]) == "wrn_00002");
   CHECK(wrn::IsRegularFile(files[0]) && !wrn::IsRegularFile(dir + "/a") && !wrn::IsRegularFile(dir + "/none"));
-  CHECK(wrn::CheckSize("f", 16, 16).empty());
-  CHECK(wrn::CheckSize("f.bin", 8, 12288).find("f.bin: 8 bytes, expected 12288") == 0);
+  const std::vector<int64_t> nchw{1, 3, 32, 32};
+  const std::vector<int64_t> nhwc{1, 32, 32, 3};
+  CHECK(wrn::CheckSize("f", 16, 16, wrn::kFloat32Type, nchw).empty());
+  std::string short_file = wrn::CheckSize("f.bin", 8, 12288, wrn::kFloat32Type, nchw);
+  CHECK(short_file.find("f.bin: 8 bytes, expected 12288 (the model's input: float32 NCHW [1,3,32,32]") == 0);
+  CHECK(short_file.find("uint8 batch") == std::string::npos);
+  // Float files for a raw (uint8) model, and raw files for a float model, say which is which.
+  std::string float_for_raw = wrn::CheckSize("r.bin", 12288, 3072, wrn::kUInt8Type, nhwc);
+  CHECK(float_for_raw.find("r.bin: 12288 bytes, expected 3072 (the model's input: uint8 NHWC [1,32,32,3]") == 0);
+  CHECK(float_for_raw.find("size of a float32 batch") != std::string::npos);
+  std::string raw_for_float = wrn::CheckSize("n.bin", 3072, 12288, wrn::kFloat32Type, nchw);
+  CHECK(raw_for_float.find("size of a uint8 batch") != std::string::npos);
+  CHECK(wrn::ElementTypeName(wrn::kFloat16Type) == "float16" && wrn::ElementTypeName(99) == "type 99");
   CHECK(!wrn::ReadFile(dir + "/missing.bin", &data, &error) && error.find("missing.bin") != std::string::npos);
   std::vector<std::string> none = wrn::ListBinFiles(dir + "/a/b", &error);
   CHECK(none.empty() && error.find("holds no .bin files") != std::string::npos);

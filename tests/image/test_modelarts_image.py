@@ -175,6 +175,34 @@ def test_export_boot_file_writes_a_verified_mindir_from_the_obs_checkpoint_back_
     assert sidecar["mindspore"] == image_mindspore() and sidecar["max_abs_difference_vs_checkpoint"] <= 1e-5
 
 
+def test_export_boot_file_writes_a_raw_model_that_the_images_mindspore_scores_as_the_run(obs_run, code, obs):
+    """--input raw on the image's MindSpore: a uint8 NHWC MINDIR with the normalisation in its graph, verified, and
+    evaluated by that MindSpore (which reads the input type from the file's graph, sidecar or not) with the run's
+    best top-1."""
+    env = job_env(obs_run["tmp"], obs, server_list_table(obs_run["tmp"] / "rank_table.json"))
+    model = {k: TINY[k] for k in ("depth", "widen_factor")}
+    done = boot(code, env, "export.py", "--config=demo", *tiny_args(model), "--input=raw",
+                f"--checkpoint=obs://{BUCKET}/job/output/ckpt/best.ckpt", "--file_format=MINDIR", "--batch_size=4",
+                f"--train_url=obs://{BUCKET}/job/export_raw/")
+    assert done.returncode == 0, done.stderr[-3000:]
+    exported = obs / BUCKET / "job" / "export_raw"
+    sidecar = json.loads((exported / "wrn10_1_b4_raw.mindir.json").read_text())
+    assert (sidecar["input_dtype"], sidecar["input_layout"], sidecar["input_shape"]) == ("uint8", "NHWC", [4, 32, 32, 3])
+    assert sidecar["mindspore"] == image_mindspore() and sidecar["max_abs_difference_vs_checkpoint"] <= 1e-5
+    alone = obs_run["tmp"] / "raw_alone"  # without its sidecar: the file's graph says uint8
+    alone.mkdir()
+    shutil.copy(exported / "wrn10_1_b4_raw.mindir", alone / "model.mindir")
+    summary = json.loads((obs_run["output"] / "summary.json").read_text())
+    for model_file in (exported / "wrn10_1_b4_raw.mindir", alone / "model.mindir"):
+        evaluated = subprocess.run([str(image_python()), "-m", "wrn.cli", "eval", "--config=demo",
+                                    f"--data_url={obs / BUCKET / 'cifar10'}", f"--model={model_file}"], cwd=code,
+                                   env=env, capture_output=True, text=True, timeout=300)
+        assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+        result = json.loads(evaluated.stdout.strip().splitlines()[-1])
+        assert result["input_dtype"] == "uint8" and result["engine"] == f"MindSpore {image_mindspore()}"
+        assert result["images"] == 40 and result["top1"] == pytest.approx(summary["best_top1"])
+
+
 def test_the_eval_boot_file_writes_its_result_to_obs_and_matches_the_runs_own_best(obs_run, code, obs):
     env = job_env(obs_run["tmp"], obs, server_list_table(obs_run["tmp"] / "rank_table.json"))
     model = {k: TINY[k] for k in ("depth", "widen_factor", "eval_batch_size")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from wrn import signals
 from wrn.config import Config
+from wrn.deploy.rawinput import RAW, check_input_kind, input_spec, normalisation_record, normalised
 from wrn.errors import WrnError
 
 log = logging.getLogger("wrn")
@@ -42,14 +44,30 @@ def verification_batch(batch_size: int) -> np.ndarray:
     return np.random.default_rng(20160523).normal(size=(batch_size, 3, 32, 32)).astype(np.float32)
 
 
+def raw_verification_batch(batch_size: int) -> np.ndarray:
+    """A fixed batch of uint8 NHWC pixels over the whole 0-255 range, the same for every raw export and check."""
+    return np.random.default_rng(20160523).integers(0, 256, size=(batch_size, 32, 32, 3), dtype=np.uint8)
+
+
+def default_stem(cfg: Config, batch_size: int, input_kind: str = "normalised") -> str:
+    """wrn<depth>_<width>_b<batch>, with `_raw` for a model that takes raw pixels."""
+    return f"wrn{cfg.depth}_{cfg.widen_factor}_b{batch_size}" + ("_raw" if input_kind == RAW else "")
+
+
 def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, train_url: str,
-           scratch: str | None = None, file_stem: str | None = None) -> dict:
+           scratch: str | None = None, file_stem: str | None = None, input_kind: str = "normalised") -> dict:
     """Write `checkpoint`'s network as `file_format` (batch `batch_size`) with a JSON sidecar into train_url, named
-    `file_stem` + the format's suffix (default wrn<depth>_<width>_b<batch>)."""
+    `file_stem` + the format's suffix (default `default_stem`).
+
+    input_kind "normalised" (the default): the model takes the normalised float32 NCHW batch, and an ATC AIPP
+    config (`<stem>.aipp.cfg`, see `wrn.deploy.aipp`) is written beside it. "raw": the model takes uint8 NHWC pixels
+    as decoded from an image file [B, 32, 32, 3]; the cast, / 255, the recipe's (x - mean) / std and the NHWC -> NCHW
+    transpose are inside the exported graph."""
     from wrn.platform import runtime
 
     if batch_size < 1:
         raise ExportError(f"batch_size {batch_size}: expected an integer >= 1")
+    input_kind = check_input_kind(input_kind)
     target = runtime.available_device() if cfg.device_target == "auto" else cfg.device_target
     fmt = check_format(file_format, target)
 
@@ -66,36 +84,60 @@ def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, trai
     with open_run(str(train_url), topology.rank, options) as run:
         setup_logging(run.root / "export.log", topology.rank)
         net = load_network(cfg, checkpoint, topology, options)
-        batch = verification_batch(batch_size)
-        expected = net(ms.Tensor(batch)).asnumpy()
-        differences = []
+        if input_kind == RAW:
+            from wrn.deploy.rawnet import RawImageNetwork
+
+            # The reference is the checkpoint network fed the batch normalised in numpy, as the runners do it.
+            batch = raw_verification_batch(batch_size)
+            expected = net(ms.Tensor(normalised(batch, cfg.mean, cfg.std))).asnumpy()
+            exported = RawImageNetwork(net, cfg.mean, cfg.std)
+        else:
+            batch = verification_batch(batch_size)
+            expected = net(ms.Tensor(batch)).asnumpy()
+            exported = net
+        checks = []
 
         def produce(temp: Path) -> None:
-            ms.export(net, ms.Tensor(batch), file_name=str(temp), file_format=fmt)
-            differences.append(_verify(fmt, temp, batch, expected))
+            ms.export(exported, ms.Tensor(batch), file_name=str(temp), file_format=fmt)
+            checks.append(_verify(fmt, temp, batch, expected))
 
-        stem = file_stem or f"wrn{cfg.depth}_{cfg.widen_factor}_b{batch_size}"
+        stem = file_stem or default_stem(cfg, batch_size, input_kind)
         final = run.write(run.root / f"{stem}{FORMATS[fmt]}", produce, suffix=FORMATS[fmt])
+        # ONNX Runtime reports the input's name; MindSpore names a MINDIR/AIR input after construct's parameter.
+        difference, input_name = checks[0]
+        input_name = input_name or next(iter(inspect.signature(exported.construct).parameters))
         sidecar = {
             "config": cfg.name, "depth": cfg.depth, "widen_factor": cfg.widen_factor, "num_classes": cfg.num_classes,
             "dataset": cfg.dataset, "label": cfg.label,
             "checkpoint": str(checkpoint), "file": final.name, "file_format": fmt,
-            "input_shape": [batch_size, 3, 32, 32], "input_dtype": "float32", "input_layout": "NCHW",
-            "normalisation": {"mean": cfg.mean, "std": cfg.std, "scale": "pixel / 255, then (x - mean) / std"},
+            **input_spec(input_kind, batch_size),
+            "normalisation": normalisation_record(input_kind, cfg.mean, cfg.std),
             "mindspore": ms.__version__, "sha256": _sha256(final),
-            "max_abs_difference_vs_checkpoint": differences[0],
+            "max_abs_difference_vs_checkpoint": difference,
         }
+        sidecar["input_name"] = input_name  # atc --input_shape NAME:B,C,H,W (cpp_infer/convert_om.sh)
         if fmt == "MINDIR":
             sidecar["runtime_note"] = RUNTIME_NOTE.format(version=ms.__version__)
+        if input_kind != RAW:
+            from wrn.deploy.aipp import AippError, aipp_config
+
+            try:
+                aipp = run.write_text(final.with_name(f"{stem}.aipp.cfg"), aipp_config(sidecar))
+                sidecar["aipp_config"] = aipp.name
+            except AippError as exc:  # a normalisation AIPP cannot express costs the config, not the export
+                log.warning("no ATC AIPP config for %s: %s", final.name, exc)
         sidecar_path = run.write_json(final.with_name(final.name + ".json"), sidecar)
-        log.info("exported %s (%s, max |difference| vs checkpoint %s)", run.location(final.name), fmt, differences[0])
+        log.info("exported %s (%s, %s input, max |difference| vs checkpoint %s)", run.location(final.name), fmt,
+                 input_kind, difference)
         return {**sidecar, "path": run.location(final.name), "sidecar": run.location(sidecar_path.name)}
 
 
-def _verify(fmt: str, path: Path, batch: np.ndarray, expected: np.ndarray) -> float | None:
-    """Run the exported file on `batch`; it must match the checkpoint network within TOLERANCE of the largest logit."""
+def _verify(fmt: str, path: Path, batch: np.ndarray, expected: np.ndarray) -> tuple[float | None, str | None]:
+    """Run the exported file on `batch`; it must match the checkpoint network within TOLERANCE of the largest logit.
+    Returns the largest difference and the input's name when the file's runtime tells it (ONNX)."""
     if fmt == "AIR":
-        return None  # AIR runs only through ATC / the Ascend310 runtime
+        return None, None  # AIR runs only through ATC / the Ascend310 runtime
+    name = None
     if fmt == "MINDIR":
         import mindspore as ms
         import mindspore.nn as nn
@@ -107,14 +149,15 @@ def _verify(fmt: str, path: Path, batch: np.ndarray, expected: np.ndarray) -> fl
         except ImportError:
             raise ExportError("ONNX verification needs onnxruntime: pip install onnxruntime") from None
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = session.run(None, {session.get_inputs()[0].name: batch})[0]
+        name = session.get_inputs()[0].name
+        got = session.run(None, {name: batch})[0]
     difference = float(np.abs(got - expected).max())
     # Relative to the logits' scale: float32 rounding grows with it (a wide network's logits reach tens).
     allowed = TOLERANCE * max(1.0, float(np.abs(expected).max()))
     if not np.isfinite(difference) or difference > allowed:
         raise ExportError(f"exported {fmt} output differs from the checkpoint network by {difference:.3g} "
                           f"(> {allowed:.3g}: {TOLERANCE} of the largest logit); the file was not kept")
-    return difference
+    return difference, name
 
 
 def _sha256(path: Path) -> str:

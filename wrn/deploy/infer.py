@@ -1,9 +1,11 @@
 """The Ascend310 app's file formats, a CPU runner that writes them too (.mindir or .onnx, `runners`), and the
 evaluation of an exported file.
 
-preprocess:  eval split -> img_data/wrn_NNNNN.bin (float32 NCHW, normalised, one batch per file; the last batch
-             zero-padded to the full batch) + label/wrn_NNNNN.bin (int32, only the real images' labels).
-inference:   result_Files/wrn_NNNNN_0.bin (float32 logits [B, classes]) + time_Result/test_perform_static.txt.
+preprocess:  eval split -> img_data/wrn_NNNNN.bin (float32 NCHW, normalised; for a raw export, `input_kind` "raw",
+             uint8 NHWC pixels as decoded; one batch per file; the last batch zero-padded to the full batch) +
+             label/wrn_NNNNN.bin (int32, only the real images' labels).
+inference:   result_Files/wrn_NNNNN_0.bin (float32 logits [B, classes]) + time_Result/test_perform_static.txt; an
+             input file whose size is not the model's input (type and shape) is an error.
 postprocess: acc.log with top-1, top-5 and the image count; a missing or wrongly sized result is an error.
 """
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wrn.deploy.rawinput import NORMALISED, RAW, check_input_kind, normalised
 from wrn.errors import WrnError
 from wrn.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -28,22 +31,45 @@ class InferError(WrnError):
 
 
 def preprocess(data_url: str, output: Path, *, mean: list[float], std: list[float], batch_size: int = 1,
-               dataset: str = "cifar10", label: str = "fine") -> dict:
-    """The eval split of data_url as normalised float32 NCHW batches (`mean`/`std` per RGB channel in [0, 1])."""
+               dataset: str = "cifar10", label: str = "fine", input_kind: str = NORMALISED) -> dict:
+    """The eval split of data_url as normalised float32 NCHW batches (`mean`/`std` per RGB channel in [0, 1]), or,
+    for a raw export (`input_kind` "raw"), as the uint8 NHWC pixels themselves."""
     from wrn.core.data import find_layout, read_records
 
+    input_kind = check_input_kind(input_kind)
     layout = find_layout(data_url, dataset, label)
     images, labels = read_records([layout.eval_file], layout.format, layout.label)
-    tensors = normalised(images, mean, std)
+    tensors = model_inputs(images, mean, std, input_kind)
     count = 0
     for index, start in enumerate(range(0, len(labels), batch_size)):
         chunk = tensors[start:start + batch_size]
         real, batch = len(chunk), _padded(chunk, batch_size)
         name = f"wrn_{index:05d}.bin"
-        atomic_write_bytes(output / IMAGE_DIR / name, np.ascontiguousarray(batch, np.float32).tobytes())
+        atomic_write_bytes(output / IMAGE_DIR / name, np.ascontiguousarray(batch).tobytes())
         atomic_write_bytes(output / LABEL_DIR / name, labels[start:start + real].astype(np.int32).tobytes())
         count += 1
-    return {"images": int(len(labels)), "files": count, "batch_size": batch_size, "output": str(output)}
+    return {"images": int(len(labels)), "files": count, "batch_size": batch_size, "output": str(output),
+            "input_kind": input_kind, "input_dtype": str(tensors.dtype)}
+
+
+def model_inputs(images: np.ndarray, mean: list[float], std: list[float], input_kind: str) -> np.ndarray:
+    """uint8 NHWC images as a model of `input_kind` takes them: normalised float32 NCHW, or unchanged (raw)."""
+    if input_kind == RAW:
+        return np.ascontiguousarray(images, np.uint8)
+    return normalised(images, mean, std)
+
+
+def input_kind_of(sidecar: Path) -> str:
+    """"raw" for an export that takes uint8 pixels (sidecar `input_dtype` uint8), else "normalised" (older sidecars
+    have no input_kind: they are float exports)."""
+    try:
+        values = json.loads(sidecar.read_text())
+    except (OSError, ValueError) as exc:
+        raise InferError(f"sidecar {sidecar}: unreadable ({type(exc).__name__}: {exc})") from None
+    dtype = values.get("input_dtype", "float32") if isinstance(values, dict) else None
+    if dtype not in ("float32", "uint8"):
+        raise InferError(f"sidecar {sidecar}: input_dtype {dtype!r}: expected float32 or uint8")
+    return RAW if dtype == "uint8" else NORMALISED
 
 
 def data_of(sidecar: Path) -> dict:
@@ -70,15 +96,12 @@ def run_model(model: Path, input_dir: Path, output: Path) -> dict:
     from wrn.deploy.runners import open_model
 
     runner = open_model(model)
-    shape = runner.input_shape
-    expected_bytes = int(np.prod(shape)) * 4
+    shape, dtype = runner.input_shape, np.dtype(runner.input_dtype)
     latencies = []
     files = input_files(input_dir)
     for path in files:
-        size = path.stat().st_size
-        if size != expected_bytes:
-            raise InferError(f"{path}: {size} bytes, expected {expected_bytes} (float32 {list(shape)})")
-        batch = np.fromfile(path, dtype=np.float32).reshape(shape)
+        check_input_file(path, runner)
+        batch = np.fromfile(path, dtype=dtype).reshape(shape)
         start = time.perf_counter()
         logits = runner(batch)
         latencies.append((time.perf_counter() - start) * 1000)
@@ -86,14 +109,32 @@ def run_model(model: Path, input_dir: Path, output: Path) -> dict:
     stats = latency_stats(latencies)
     atomic_write_text(output / TIME_DIR / TIME_FILE, format_latency(stats, shape[0]))
     return {**stats, "files": len(files), "batch_size": int(shape[0]), "engine": runner.engine,
-            "output": str(output)}
+            "input_dtype": runner.input_dtype, "output": str(output)}
+
+
+def check_input_file(path: Path, runner) -> None:
+    """The file must hold exactly one batch of the model's input; a float file for a raw model (4 bytes a value
+    instead of 1) and the other way round are named as such."""
+    size, expected = path.stat().st_size, runner.input_bytes
+    if size == expected:
+        return
+    values = int(np.prod(runner.input_shape))
+    hint = ""
+    if runner.raw_input and size == values * 4:
+        hint = ("; it is the size of a float32 batch: preprocess wrote normalised files, but this model takes raw "
+                "pixels (preprocess with --sidecar of this model, or --input raw)")
+    elif not runner.raw_input and size == values:
+        hint = ("; it is the size of a uint8 batch: preprocess wrote raw pixels, but this model takes normalised "
+                "float32 (preprocess with --sidecar of this model, or --input normalised)")
+    raise InferError(f"{path}: {size} bytes, expected {expected} ({runner.describe_input()}){hint}")
 
 
 def evaluate_model(model: Path, data_url: str, *, mean: list[float], std: list[float], dataset: str = "cifar10",
                    label: str = "fine", output: Path | None = None) -> dict:
     """Top-1/top-5 of an exported .mindir or .onnx on data_url's eval split (the images normalised as `mean`/`std`,
-    in batches of the model's fixed batch size, the last one zero-padded); also written to `output` when given,
-    which is checked before the work, as `evaluate_checkpoint` does."""
+    or as uint8 pixels for a model that normalises in its graph, in batches of the model's fixed batch size, the
+    last one zero-padded); also written to `output` when given, which is checked before the work, as
+    `evaluate_checkpoint` does."""
     from wrn.core.data import find_layout, read_records
     from wrn.core.metrics import EvalCounts, count_correct
     from wrn.deploy.runners import open_model
@@ -104,30 +145,23 @@ def evaluate_model(model: Path, data_url: str, *, mean: list[float], std: list[f
     runner = open_model(model)
     layout = find_layout(data_url, dataset, label)
     images, labels = read_records([layout.eval_file], layout.format, layout.label)
-    tensors = normalised(images, mean, std)
+    tensors = model_inputs(images, mean, std, RAW if runner.raw_input else NORMALISED)
     counts, size, start = EvalCounts(), runner.batch_size, time.perf_counter()
     for first in range(0, len(labels), size):
         batch = _padded(tensors[first:first + size], size)
         real = min(size, len(labels) - first)
         counts = counts.add(count_correct(runner(batch)[:real], labels[first:first + real]))
     result = {**counts.as_dict(), "seconds": round(time.perf_counter() - start, 3), "model": str(model),
-              "engine": runner.engine, "data_url": str(data_url)}
+              "engine": runner.engine, "input_dtype": runner.input_dtype, "data_url": str(data_url)}
     if output:
         atomic_write_json(output, result)
     return result
 
 
-def normalised(images: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:
-    """uint8 NHWC images as float32 NCHW, normalised per RGB channel (`mean`/`std` in [0, 1])."""
-    mean_nchw = np.asarray(mean, np.float32).reshape(1, 3, 1, 1)
-    std_nchw = np.asarray(std, np.float32).reshape(1, 3, 1, 1)
-    return ((images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0) - mean_nchw) / std_nchw
-
-
 def _padded(batch: np.ndarray, size: int) -> np.ndarray:
     if len(batch) == size:
         return batch
-    return np.concatenate([batch, np.zeros((size - len(batch), *batch.shape[1:]), np.float32)])
+    return np.concatenate([batch, np.zeros((size - len(batch), *batch.shape[1:]), batch.dtype)])
 
 
 def latency_stats(latencies_ms: list[float]) -> dict:

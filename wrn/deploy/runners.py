@@ -1,5 +1,7 @@
 """Exported models on CPU: a `.mindir` through MindSpore's GraphCell, an `.onnx` through ONNX Runtime (optional:
-`pip install -e '.[onnx]'`). Both take and give numpy: float32 NCHW batches in, float32 logits out."""
+`pip install -e '.[onnx]'`). Both take and give numpy: batches of the model's input in (normalised float32 NCHW, or
+uint8 NHWC pixels for a raw export: the ONNX session's input type says which, for a MINDIR its graph's
+input, or its sidecar where MindSpore's mind_ir module is missing), float32 logits out."""
 
 from __future__ import annotations
 
@@ -19,19 +21,46 @@ class RunnerError(WrnError):
     """An exported model cannot be opened or run."""
 
 
+# The input types a runner feeds, by the names sidecars and ONNX use.
+INPUT_DTYPES = {"float32": np.float32, "uint8": np.uint8}
+ONNX_TYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8"}
+
+
 class Runner:
-    """One exported model, ready to run batches of its fixed input shape."""
+    """One exported model, ready to run batches of its fixed input shape and type."""
 
     def __init__(self, path: Path, input_shape: tuple[int, ...], run: Callable[[np.ndarray], np.ndarray],
-                 engine: str) -> None:
+                 engine: str, input_dtype: str = "float32") -> None:
         self.path, self.input_shape, self._run, self.engine = path, input_shape, run, engine
+        self.input_dtype = input_dtype
 
     @property
     def batch_size(self) -> int:
         return int(self.input_shape[0])
 
+    @property
+    def raw_input(self) -> bool:
+        """True for a model that takes uint8 pixels and normalises them in its graph (export --input raw)."""
+        return self.input_dtype == "uint8"
+
+    @property
+    def input_bytes(self) -> int:
+        return int(np.prod(self.input_shape)) * np.dtype(INPUT_DTYPES[self.input_dtype]).itemsize
+
+    def describe_input(self) -> str:
+        if self.raw_input:
+            return f"uint8 NHWC {list(self.input_shape)}: raw pixels, the model normalises them itself"
+        return f"float32 NCHW {list(self.input_shape)}: normalised"
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self._run(np.ascontiguousarray(batch, np.float32))
+        batch = np.asarray(batch)
+        if self.raw_input and batch.dtype != np.uint8:
+            raise RunnerError(f"model {self.path} takes {self.describe_input()}; got a {batch.dtype} batch (normalised "
+                              "images?): feed the decoded pixels")
+        if not self.raw_input and not np.issubdtype(batch.dtype, np.floating):
+            raise RunnerError(f"model {self.path} takes {self.describe_input()}; got a {batch.dtype} batch (raw "
+                              "pixels?): normalise them first, or export with --input raw")
+        return self._run(np.ascontiguousarray(batch, INPUT_DTYPES[self.input_dtype]))
 
 
 def open_model(path: Path) -> Runner:
@@ -57,9 +86,48 @@ def _mindir(path: Path) -> Runner:
     ms.set_context(mode=ms.GRAPH_MODE)
     set_device("CPU")
     graph = nn.GraphCell(ms.load(str(path)))
+    shape, dtype = _mindir_input(path)
+    return Runner(path, shape, lambda batch: graph(ms.Tensor(batch)).asnumpy(), f"MindSpore {ms.__version__}", dtype)
+
+
+# TensorProto.DataType numbers of MindSpore's mind_ir.proto.
+MINDIR_TYPES = {1: "float32", 2: "uint8"}
+
+
+def _mindir_input(path: Path) -> tuple[tuple[int, ...], str]:
+    """The MINDIR's input shape and type, read from the file's graph (MindSpore's own mind_ir protobuf module, in
+    2.0 and 2.8 alike); from its sidecar where that module is missing; a float32 [1, 3, 32, 32] input where neither
+    tells. A GraphCell fed the wrong type does not say so (a float batch in a raw model is cast, not refused), hence
+    the check here."""
+    try:
+        from mindspore.train.mind_ir_pb2 import ModelProto
+    except ImportError:
+        ModelProto = None
+    if ModelProto is not None:
+        proto = ModelProto()
+        try:
+            proto.ParseFromString(path.read_bytes())
+        except Exception as exc:  # protobuf's DecodeError; ms.load has read the file already, so hardly reached
+            raise RunnerError(f"model {path}: not a MindIR file ({type(exc).__name__}: {exc})") from None
+        inputs = list(proto.graph.input)
+        if len(inputs) != 1 or len(inputs[0].tensor) != 1:
+            raise RunnerError(f"model {path}: expected one input, found {len(inputs)}")
+        tensor = inputs[0].tensor[0]
+        if tensor.data_type not in MINDIR_TYPES:
+            raise RunnerError(f"model {path}: input type {tensor.data_type} (mind_ir.proto TensorProto.DataType): "
+                              "expected FLOAT (normalised NCHW) or UINT8 (raw NHWC pixels)")
+        return tuple(int(d) for d in tensor.dims), MINDIR_TYPES[tensor.data_type]
+    shape, dtype = (1, 3, 32, 32), "float32"
     sidecar = sidecar_of(path)
-    shape = tuple(json.loads(sidecar.read_text())["input_shape"]) if sidecar.is_file() else (1, 3, 32, 32)
-    return Runner(path, shape, lambda batch: graph(ms.Tensor(batch)).asnumpy(), f"MindSpore {ms.__version__}")
+    if sidecar.is_file():
+        try:
+            values = json.loads(sidecar.read_text())
+            shape, dtype = tuple(int(d) for d in values["input_shape"]), str(values.get("input_dtype", "float32"))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RunnerError(f"sidecar {sidecar}: no readable input_shape ({type(exc).__name__}: {exc})") from None
+        if dtype not in INPUT_DTYPES:
+            raise RunnerError(f"sidecar {sidecar}: input_dtype {dtype!r}: expected one of {', '.join(INPUT_DTYPES)}")
+    return shape, dtype
 
 
 def onnx_session(path: Path, threads: int | None = None):
@@ -92,5 +160,9 @@ def _onnx(path: Path) -> Runner:
     if not all(isinstance(d, int) for d in shape):
         raise RunnerError(f"model {path}: input {model_input.name} has shape {list(shape)}, expected a fixed shape "
                           "(local/export.py writes one per --batch_size)")
+    if model_input.type not in ONNX_TYPES:
+        raise RunnerError(f"model {path}: input {model_input.name} is {model_input.type}, expected float (normalised "
+                          "NCHW) or uint8 (raw NHWC pixels)")
     name = model_input.name
-    return Runner(path, shape, lambda batch: session.run(None, {name: batch})[0], f"ONNX Runtime {ort.__version__}")
+    return Runner(path, shape, lambda batch: session.run(None, {name: batch})[0], f"ONNX Runtime {ort.__version__}",
+                  ONNX_TYPES[model_input.type])
