@@ -14,6 +14,7 @@ SIZE = 32
 # A small upload can still unpack to a huge raster (a "decompression bomb"); more pixels than this are refused
 # before they are decoded.
 MAX_PIXELS = 40_000_000
+_ORIENTATION = 0x0112  # the EXIF tag of how a camera held the picture
 
 
 def decode_image(content: bytes, name: str = "image") -> np.ndarray:
@@ -32,7 +33,9 @@ def decode_image(content: bytes, name: str = "image") -> np.ndarray:
                                    % (name, width, height, MAX_PIXELS), status=413, code="image_too_large")
             if image.format == "JPEG":
                 image.draft("RGB", (SIZE, SIZE))  # JPEG decodes at a reduced scale directly: far less work
-            image = ImageOps.exif_transpose(image)
+            image.load()
+            if image.getexif().get(_ORIENTATION, 1) != 1:  # cheap once loaded; transposing copies the raster
+                image = ImageOps.exif_transpose(image)
             rgb = _as_rgb(image)
             if rgb.size != (SIZE, SIZE):
                 rgb = rgb.resize((SIZE, SIZE), Image.BILINEAR)
