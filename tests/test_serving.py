@@ -96,6 +96,9 @@ def test_every_eval_image_as_png_gets_the_class_eval_counts(packaged, service):
 def test_answer_is_the_documented_response(packaged, service):
     images, _ = eval_set(packaged["data"])
     answer = _upload(service, image_file(images[0]))
+    # the same request in the list form the page also shows, and as the documented JSON form (base64)
+    assert service.inference([{"images": {"a.png": io.BytesIO(image_file(images[0]))}}]) == answer
+    assert service.inference({"images": base64.b64encode(image_file(images[0])).decode()}) == answer
     assert set(answer) == {"predicted_label", "scores"}
     assert len(answer["scores"]) == 5 and answer["scores"][0][0] == answer["predicted_label"]
     probabilities = [score for _, score in answer["scores"]]
@@ -302,3 +305,24 @@ def test_package_refuses_what_cannot_be_served(packaged, tmp_path):
         assert done.returncode == 2 and message in done.stderr, (message, done.stderr)
         assert done.stderr.count("\n") == 1, done.stderr  # one line
     assert not (tmp_path / "out" / "model").exists()
+
+
+def test_multipart_parts_as_clients_write_them():
+    from wrn.serving.errors import RequestError
+    from wrn.serving.modelserver.multipart import parse_form
+
+    def form(*heads: str) -> dict:
+        body = b"".join(b"--xyz\r\n" + head.encode() + b"\r\n\r\ncontent\r\n" for head in heads) + b"--xyz--\r\n"
+        parsed = parse_form(body, 'multipart/form-data; boundary="xyz"')
+        return {k: ({n: f.read() for n, f in v.items()} if isinstance(v, dict) else v) for k, v in parsed.items()}
+
+    assert form('Content-Disposition: form-data; name="images"; filename="a.png"') == {"images": {"a.png": b"content"}}
+    assert form('Content-Type: image/png\r\nContent-Disposition: form-data; filename="b c.png"; name="images"') == \
+        {"images": {"b c.png": b"content"}}
+    assert form("Content-Disposition: form-data; name=\"images\"; filename*=UTF-8''%E7%8C%AB.png") == \
+        {"images": {"\u732b.png": b"content"}}
+    assert form('Content-Disposition: form-data; name="note"') == {"note": "content"}
+    with pytest.raises(RequestError, match="no boundary"):
+        parse_form(b"x", "multipart/form-data")
+    with pytest.raises(RequestError, match="without a form-data name"):
+        form("Content-Disposition: form-data")

@@ -58,6 +58,12 @@ class ImageClassifier:
 
 
 def _one_image(data: Any):
+    if isinstance(data, list) and data and all(isinstance(part, dict) for part in data):
+        # the page also shows multipart data as a list of one-field dicts; its code examples use the dict form
+        merged: Dict[str, Any] = {}
+        for part in data:
+            merged.update(part)
+        data = merged
     if not isinstance(data, dict):
         raise RequestError("request body: expected a multipart form with an %r file field, or a JSON object "
                            "{\"%s\": \"<base64 image>\"}" % (FIELD, FIELD), code="bad_request")

@@ -21,6 +21,27 @@ def boundary_of(content_type: str) -> bytes:
     return (found.group(1) or found.group(2)).encode("latin-1")
 
 
+_SIMPLE = re.compile(r'^content-disposition:\s*form-data\s*;\s*name="([^"]*)"(?:\s*;\s*filename="([^"]*)")?\s*$',
+                     re.IGNORECASE | re.MULTILINE)
+
+
+def _disposition(head: str) -> tuple[str, str | None]:
+    """(field name, file name or None) of a part's Content-Disposition: the plain form browsers and curl write
+    directly, anything else (RFC 2231 encoded names, other parameter orders) through the email package."""
+    found = _SIMPLE.search(head)
+    if found and found.group(1) and "*" not in head.split("\r\n", 1)[0]:
+        return found.group(1), found.group(2)
+    headers = Message()
+    for line in head.split("\r\n"):
+        key, colon, value = line.partition(":")
+        if colon:
+            headers[key.strip()] = value.strip()
+    name = headers.get_param("name", header="content-disposition")
+    if not isinstance(name, str) or not name:
+        raise RequestError("multipart part without a form-data name", code="bad_multipart")
+    return name, headers.get_filename()
+
+
 def parse_form(body: bytes, content_type: str) -> Dict[str, object]:
     delimiter = b"--" + boundary_of(content_type)
     sections = body.split(delimiter)
@@ -34,15 +55,7 @@ def parse_form(body: bytes, content_type: str) -> Dict[str, object]:
         head, separator, content = section[2:-2].partition(b"\r\n\r\n")
         if not separator:
             raise RequestError("multipart part without a blank line after its headers", code="bad_multipart")
-        headers = Message()
-        for line in head.decode("utf-8", "replace").split("\r\n"):
-            key, colon, value = line.partition(":")
-            if colon:
-                headers[key.strip()] = value.strip()
-        name = headers.get_param("name", header="content-disposition")
-        if not isinstance(name, str) or not name:
-            raise RequestError("multipart part without a form-data name", code="bad_multipart")
-        file_name = headers.get_filename()
+        name, file_name = _disposition(head.decode("utf-8", "replace"))
         if file_name is None:
             form[name] = content.decode("utf-8", "replace")
         else:
