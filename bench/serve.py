@@ -1,7 +1,7 @@
 """The local model service (`python -m wrn.cli serve`: HTTP, multipart, PNG decode, response) against the bare
-runner on the same ONNX model (`wrn.serving.runner` on an already prepared input): requests/s and p50/p99 latency
-at concurrency 1 and 8, batch 1. The overhead of HTTP + decode is the service's p50 latency over the runner's at
-concurrency 1 (target <= 10 %). Each side in its own process of the same interpreter, alternating rounds, medians.
+runner on the same ONNX model (`wrn.serving.runner` on an already prepared input), and the service's three steps
+in-process (decode included, no HTTP): requests/s and p50/p99 latency at concurrency 1 and 8, batch 1. The overhead
+of HTTP + decode is the service's p50 latency over the runner's at concurrency 1 (target <= 10 %). Each side in its own process of the same interpreter, alternating rounds, medians.
 
 usage: python bench/serve.py [--models wrn16_4,wrn28_10] [--concurrency 1,8] [--seconds 5] [--rounds 2]
        [--python .venv-serve/bin/python]   (last line: JSON; the models are random-init checkpoints, packaged)
@@ -26,6 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GLOG_v", "3")
+
+# bare: the runner on a prepared input; pipeline: the package's service in-process (decode, model, answer, no
+# HTTP); service: `wrn.cli serve` over HTTP with keep-alive connections, one per client thread.
+SIDES = ("bare", "pipeline", "service")
 
 
 def packaged(recipe: str, work: Path) -> Path:
@@ -89,6 +93,16 @@ def bare_side(model_dir: Path, concurrency: int, seconds: float) -> dict:
     return drive(lambda: (lambda: runner.logits(prepared)), concurrency, seconds)
 
 
+def pipeline_side(model_dir: Path, concurrency: int, seconds: float) -> dict:
+    """The package's service in this process without HTTP: multipart data -> decode -> model -> answer."""
+    from wrn.serving.modelserver.server import load_package
+
+    service = load_package(model_dir).service
+    content = png_upload()
+    return drive(lambda: (lambda: service.inference({"images": {"a.png": io.BytesIO(content)}})), concurrency,
+                 seconds)
+
+
 def service_side(model_dir: Path, concurrency: int, seconds: float, python: str) -> dict:
     import http.client
 
@@ -142,8 +156,11 @@ def main() -> int:
     parser.add_argument("--model_dir", default="")
     args = parser.parse_args()
     if args.child:
-        side = bare_side(Path(args.model_dir), int(args.concurrency), args.seconds) if args.child == "bare" else \
-            service_side(Path(args.model_dir), int(args.concurrency), args.seconds, args.python)
+        model_dir, concurrency = Path(args.model_dir), int(args.concurrency)
+        if args.child == "service":
+            side = service_side(model_dir, concurrency, args.seconds, args.python)
+        else:
+            side = (bare_side if args.child == "bare" else pipeline_side)(model_dir, concurrency, args.seconds)
         print(json.dumps(side))
         return 0
     figures = {}
@@ -151,15 +168,16 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="wrn-bench-serve-") as work:
             model_dir = packaged(recipe, Path(work))
             for concurrency in (int(c) for c in args.concurrency.split(",")):
-                samples: dict[str, dict[str, list[float]]] = {"bare": {}, "service": {}}
+                samples: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
                 for _ in range(args.rounds):
-                    for side in ("bare", "service"):
+                    for side in SIDES:
                         for key, value in child(side, model_dir, concurrency, args.seconds, args.python).items():
                             samples[side].setdefault(key, []).append(value)
                 row = {f"{side}_{key}": round(statistics.median(values), 3)
                        for side, values_by_key in samples.items() for key, values in values_by_key.items()
                        if key != "requests"}
                 row["overhead_p50"] = round(row["service_p50_ms"] / row["bare_p50_ms"] - 1, 4)
+                row["decode_overhead_p50"] = round(row["pipeline_p50_ms"] / row["bare_p50_ms"] - 1, 4)
                 row["throughput_ratio"] = round(row["service_requests_per_s"] / row["bare_requests_per_s"], 4)
                 figures[f"{recipe}_c{concurrency}"] = row
                 print(f"{recipe} concurrency {concurrency}: {json.dumps(row)}", flush=True)
