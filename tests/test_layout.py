@@ -51,8 +51,9 @@ def test_core_takes_no_config():
 
 SERVING = WRN / "serving"
 # What a model service may import: the standard library, the package's declared dependencies (numpy, Pillow,
-# onnxruntime) and, for a .mindir on Ascend, the image's MindSpore; `model_service` is the platform's own package.
-SERVICE_IMPORTS = {"numpy", "PIL", "onnxruntime", "mindspore", "model_service", "wrn_serving"}
+# onnxruntime) and, for a .mindir on Ascend, the image's MindSpore; `model_service` is the platform's own package;
+# the model-server stand-in reads installed versions through pkg_resources on Python 3.7 (guarded: optional).
+SERVICE_IMPORTS = {"numpy", "PIL", "onnxruntime", "mindspore", "model_service", "wrn_serving", "pkg_resources"}
 
 
 def _imported_roots(path: Path) -> set[tuple[str, int]]:

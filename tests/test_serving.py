@@ -326,3 +326,21 @@ def test_multipart_parts_as_clients_write_them():
         parse_form(b"x", "multipart/form-data")
     with pytest.raises(RequestError, match="without a form-data name"):
         form("Content-Disposition: form-data")
+
+
+def test_the_stand_in_names_declared_dependencies_that_do_not_match():
+    from wrn.serving.modelserver.server import dependency_problems
+
+    import numpy
+    import PIL
+
+    config = {"dependencies": [{"installer": "pip", "packages": [
+        {"package_name": "numpy", "package_version": numpy.__version__, "restraint": "EXACT"},
+        {"package_name": "Pillow", "package_version": "1.0.0", "restraint": "ATLEAST"},
+        {"package_name": "Pillow", "package_version": "1.0.0", "restraint": "EXACT"},
+        {"package_name": "numpy", "package_version": "1.0", "restraint": "ATMOST"},
+        {"package_name": "surely-not-installed-wrn"}]}]}
+    assert dependency_problems(config) == [
+        f"Pillow {PIL.__version__} is installed, config.json declares EXACT 1.0.0",
+        f"numpy {numpy.__version__} is installed, config.json declares ATMOST 1.0",
+        "surely-not-installed-wrn is not installed (config.json declares it)"]

@@ -125,6 +125,11 @@ def _mindir(path: Path):
         import mindspore.nn as nn
     except ImportError:
         raise PackageError("model %s needs MindSpore (the Ascend inference image's engine)" % path.name) from None
+    # The documented MindSpore inference example sets its device explicitly; Ascend where the image has NPUs (the
+    # /dev/davinciN devices the documented TensorFlow example looks for), else the CPU.
+    ascend = any(name.startswith("davinci") and name[7:].isdigit() for name in os.listdir("/dev")) \
+        if os.path.isdir("/dev") else False
+    ms.set_context(mode=ms.GRAPH_MODE, device_target="Ascend" if ascend else "CPU")
     try:
         graph = nn.GraphCell(ms.load(str(path)))
     except Exception as exc:

@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -20,7 +21,7 @@ import traceback
 import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import PackageError, RequestError, ServingError
 from .multipart import parse_form
@@ -37,8 +38,50 @@ _packages = itertools.count()
 class LoadedPackage:
     """A model package's config.json and its inference code's service instance."""
 
-    def __init__(self, folder: Path, config: Dict[str, Any], service: Any) -> None:
-        self.folder, self.config, self.service = folder, config, service
+    def __init__(self, folder: Path, config: Dict[str, Any], service: Any, warnings: List[str]) -> None:
+        self.folder, self.config, self.service, self.warnings = folder, config, service, warnings
+
+
+def dependency_problems(config: Dict[str, Any]) -> List[str]:
+    """[cfg] The platform pip-installs `dependencies` before the service starts; the stand-in installs nothing and
+    names each declared package that is missing or of another version than its restraint allows."""
+    problems = []
+    for dependency in config.get("dependencies") or []:
+        for package in dependency.get("packages") or []:
+            name, wanted = package.get("package_name", ""), package.get("package_version") or ""
+            installed = _installed_version(name)
+            if installed is None:
+                problems.append("%s is not installed (config.json declares it)" % name)
+                continue
+            restraint = (package.get("restraint") or "").upper()
+            have, want = _numbers(installed), _numbers(wanted)
+            if wanted and ((restraint == "EXACT" and have != want) or (restraint == "ATLEAST" and have < want)
+                           or (restraint == "ATMOST" and have > want)):
+                problems.append("%s %s is installed, config.json declares %s %s" % (name, installed, restraint,
+                                                                                   wanted))
+    return problems
+
+
+def _numbers(version: str) -> Tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def _installed_version(name: str) -> Optional[str]:
+    try:
+        from importlib.metadata import PackageNotFoundError, version  # Python 3.8+
+    except ImportError:  # Python 3.7, as the inference images
+        try:
+            import pkg_resources
+        except ImportError:
+            return ""  # cannot tell: not reported
+        try:
+            return pkg_resources.get_distribution(name).version
+        except pkg_resources.DistributionNotFound:
+            return None
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
 
 
 def load_package(folder: Path) -> LoadedPackage:
@@ -78,8 +121,9 @@ def load_package(folder: Path) -> LoadedPackage:
         raise PackageError("%s defines %d child classes of SingleNodeService: expected exactly one"
                            % (folder / "customize_service.py", len(classes)))
     # [code] model_path is the local folder of the model; model_name is not documented: the folder's parent name.
+    warnings = dependency_problems(config)
     service = classes[0](folder.parent.name or "model", str(folder))
-    return LoadedPackage(folder, config, service)
+    return LoadedPackage(folder, config, service, warnings)
 
 
 def _check_api(folder: Path, config: Dict[str, Any]) -> None:
@@ -222,6 +266,8 @@ def serve(folder: Path, host: str = "127.0.0.1", port: int = 8080, max_body: int
     started = time.perf_counter()
     package = load_package(folder)
     server = ModelServer((host, port), package, max_body, quiet)
+    for problem in package.warnings:
+        print("warning: %s" % problem, file=sys.stderr, flush=True)
     classifier = getattr(package.service, "classifier", None)
     engine = getattr(getattr(classifier, "runner", None), "engine", "?")
     host_name, bound_port = server.server_address[:2]
