@@ -57,6 +57,9 @@ def test_package_holds_what_the_specification_lists(packaged):
     assert files == sorted(["config.json", "customize_service.py", "labels.json", "tmp.om", "wrn10_1_b1.onnx",
                             "wrn10_1_b1.onnx.json"] + [f"wrn_serving/{h}" for h in HELPERS])
     assert [p.name for p in folder.parent.iterdir()] == ["model"]  # the folder ModelArts imports holds model/ only
+    # every serving module but the template and the stand-in travels with the package
+    serving = ROOT / "wrn" / "serving"
+    assert set(HELPERS) == {p.name for p in serving.glob("*.py")} - {"customize_service.py"}
     assert (folder / "tmp.om").stat().st_size == 0
     assert json.loads((folder / "labels.json").read_text()) == list(DIGITS)  # the demo recipe's digits
     sidecar = json.loads((folder / "wrn10_1_b1.onnx.json").read_text())
