@@ -347,3 +347,23 @@ def test_the_stand_in_names_declared_dependencies_that_do_not_match():
         f"Pillow {PIL.__version__} is installed, config.json declares EXACT 1.0.0",
         f"numpy {numpy.__version__} is installed, config.json declares ATMOST 1.0",
         "surely-not-installed-wrn is not installed (config.json declares it)"]
+
+
+def test_decoding_variants_and_refusals():
+    from wrn.serving.decode import decode_image
+    from wrn.serving.errors import RequestError
+
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    for mode in ("L", "CMYK", "RGB"):  # JPEGs are decoded at a reduced scale first (draft)
+        assert decode_image(image_file(pixels, "JPEG", mode)).shape == (32, 32, 3), mode
+    huge = io.BytesIO()
+    Image.new("1", (8000, 6000)).save(huge, "PNG")  # a few KB that unpack to 48 million pixels
+    cases = {"too large": (huge.getvalue(), 413, "image_too_large", "8000x6000 pixels"),
+             "truncated": (image_file(pixels)[:60], 400, "invalid_image", "not an image Pillow can read"),
+             "empty": (b"", 400, "empty_file", "is empty")}
+    for case, (content, status, code, words) in cases.items():
+        with pytest.raises(RequestError) as caught:
+            decode_image(content, "upload.png")
+        assert (caught.value.status, caught.value.code) == (status, code), case
+        assert "'upload.png'" in str(caught.value) and words in str(caught.value), case
