@@ -367,3 +367,21 @@ def test_decoding_variants_and_refusals():
             decode_image(content, "upload.png")
         assert (caught.value.status, caught.value.code) == (status, code), case
         assert "'upload.png'" in str(caught.value) and words in str(caught.value), case
+
+
+def test_a_raw_model_is_served_the_decoded_pixels(packaged, service, tmp_path):
+    """A uint8 NHWC model (normalisation in the graph) packaged from its export answers as the float model does."""
+    raw = tmp_path / "raw" / "wrn10_1_raw.onnx"
+    raw.parent.mkdir()
+    made = run_cli("tests/rawmodel.py", str(packaged["checkpoint"]),
+                   str(packaged["model_dir"] / "wrn10_1_b1.onnx.json"), str(raw))
+    assert made.returncode == 0, made.stderr[-2000:]
+    done = run_cli("-m", "wrn.cli", "package", f"--checkpoint={raw}", f"--train_url={tmp_path / 'pkg'}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    raw_service = load_package(tmp_path / "pkg" / "model").service
+    assert raw_service.classifier.runner.input_dtype == "uint8"
+    images, _ = eval_set(packaged["data"])
+    for image in images[:20]:
+        a, b = _upload(raw_service, image_file(image)), _upload(service, image_file(image))
+        assert a["predicted_label"] == b["predicted_label"]
+        assert np.allclose([s for _, s in a["scores"]], [s for _, s in b["scores"]], atol=1e-5)
