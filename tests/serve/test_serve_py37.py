@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import run_cli
 from servekit import Client, eval_classes, eval_set, image_file, train_and_package
 from tiers import ROOT, serve_python
 
@@ -30,11 +31,9 @@ def packaged(tmp_path_factory) -> dict:
     return train_and_package(tmp_path_factory.mktemp("serve37"))
 
 
-@pytest.fixture(scope="module")
-def server(packaged):
+def start_server(model_dir: Path):
     """`python -m wrn.cli serve MODEL_DIR --port 0` on Python 3.7; its first line says where it listens."""
-    python = serve_python()
-    process = subprocess.Popen([str(python), "-m", "wrn.cli", "serve", str(packaged["model_dir"]), "--port", "0"],
+    process = subprocess.Popen([str(serve_python()), "-m", "wrn.cli", "serve", str(model_dir), "--port", "0"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     line = process.stdout.readline()
@@ -43,7 +42,11 @@ def server(packaged):
         pytest.fail("the server did not start: " + process.stderr.read()[-3000:])
     started = json.loads(line)
     host, port = started["url"].split("//")[1].rstrip("/").split(":")
-    yield {"process": process, "client": Client(host, int(port)), "started": started}
+    return {"process": process, "client": Client(host, int(port)), "started": started}
+
+
+def stop_server(server: dict) -> None:
+    process = server["process"]
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=30)
@@ -51,6 +54,13 @@ def server(packaged):
         process.kill()
     # the declared dependencies are exactly what this Python has: the stand-in named no mismatch
     assert "warning:" not in process.stderr.read()
+
+
+@pytest.fixture(scope="module")
+def server(packaged):
+    running = start_server(packaged["model_dir"])
+    yield running
+    stop_server(running)
 
 
 def test_the_tier_holds_the_declared_dependencies_only():
@@ -120,3 +130,23 @@ def test_bad_uploads_get_4xx_json_and_the_server_lives_on(packaged, server):
         assert server["process"].poll() is None, f"the server ended after {case}"
         assert client.upload(good) == (200, expected), f"not serving after {case}"
     assert client.request("GET", "/health")[0] == 200
+
+
+def test_a_raw_model_is_served_on_python_3_7_as_the_float_one(packaged, server, tmp_path):
+    """A uint8 NHWC model (tests/rawmodel.py until `export --input raw` is merged) through ONNX Runtime 1.14.1."""
+    raw = tmp_path / "wrn10_1_raw.onnx"
+    made = run_cli("tests/rawmodel.py", str(packaged["checkpoint"]),
+                   str(packaged["model_dir"] / "wrn10_1_b1.onnx.json"), str(raw))
+    assert made.returncode == 0, made.stderr[-2000:]
+    done = run_cli("-m", "wrn.cli", "package", f"--checkpoint={raw}", f"--train_url={tmp_path / 'pkg'}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    raw_server = start_server(tmp_path / "pkg" / "model")
+    try:
+        images, _ = eval_set(packaged["data"])
+        for index, image in enumerate(images[:20]):
+            status, answer = raw_server["client"].upload(image_file(image), f"eval_{index}.png")
+            expected = server["client"].upload(image_file(image), f"eval_{index}.png")[1]
+            assert status == 200 and answer["predicted_label"] == expected["predicted_label"], index
+            assert np.allclose([s for _, s in answer["scores"]], [s for _, s in expected["scores"]], atol=1e-5)
+    finally:
+        stop_server(raw_server)
