@@ -385,3 +385,24 @@ def test_a_raw_model_is_served_the_decoded_pixels(packaged, service, tmp_path):
         a, b = _upload(raw_service, image_file(image)), _upload(service, image_file(image))
         assert a["predicted_label"] == b["predicted_label"]
         assert np.allclose([s for _, s in a["scores"]], [s for _, s in b["scores"]], atol=1e-5)
+
+
+def test_concurrent_clients_each_get_their_own_answer(packaged, server):
+    images, _ = eval_set(packaged["data"])
+    files = [image_file(image) for image in images[:8]]
+    expected = [Client(*server.server_address[:2]).upload(content)[1] for content in files]
+    answers: dict[int, list] = {}
+
+    def client(index: int) -> None:
+        own = Client(*server.server_address[:2])
+        answers[index] = [own.upload(files[index], f"c{index}.png") for _ in range(5)]
+        own.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(answers) == list(range(8))
+    for index, replies in answers.items():
+        assert replies == [(200, expected[index])] * 5, index
