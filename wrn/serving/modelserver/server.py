@@ -261,8 +261,8 @@ class RequestHandler(BaseHTTPRequestHandler):
 
 
 def serve(folder: Path, host: str = "127.0.0.1", port: int = 8080, max_body: int = MAX_BODY_BYTES,
-          quiet: bool = True, ready: Any = None) -> None:
-    """Load the package and serve until interrupted; `ready(server)` is called once it listens."""
+          quiet: bool = True) -> None:
+    """Load the package and serve until interrupted; one JSON line on stdout says where it listens."""
     started = time.perf_counter()
     package = load_package(folder)
     server = ModelServer((host, port), package, max_body, quiet)
@@ -274,8 +274,6 @@ def serve(folder: Path, host: str = "127.0.0.1", port: int = 8080, max_body: int
     print(json.dumps({"serving": str(package.folder), "url": "http://%s:%d/" % (host_name, bound_port),
                       "engine": engine, "load_seconds": round(time.perf_counter() - started, 3),
                       "pid": os.getpid()}), flush=True)
-    if ready is not None:
-        ready(server)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
