@@ -406,3 +406,20 @@ def test_concurrent_clients_each_get_their_own_answer(packaged, server):
     assert sorted(answers) == list(range(8))
     for index, replies in answers.items():
         assert replies == [(200, expected[index])] * 5, index
+
+
+def test_labels_file_names_the_classes(packaged, tmp_path):
+    onnx = packaged["model_dir"] / "wrn10_1_b1.onnx"  # an export with its sidecar: packaged again
+    names = [f"digit {d}" for d in range(10)]
+    (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
+    done = run_cli("-m", "wrn.cli", "package", f"--checkpoint={onnx}", f"--labels={tmp_path / 'names.txt'}",
+                   f"--train_url={tmp_path / 'pkg'}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((tmp_path / "pkg" / "model" / "labels.json").read_text()) == names
+    images, _ = eval_set(packaged["data"])
+    assert _upload(load_package(tmp_path / "pkg" / "model").service, image_file(images[0]))["predicted_label"] \
+        in names
+    (tmp_path / "short.txt").write_text("cat\ndog\n")
+    short = run_cli("-m", "wrn.cli", "package", f"--checkpoint={onnx}", f"--labels={tmp_path / 'short.txt'}",
+                    f"--train_url={tmp_path / 'pkg2'}")
+    assert short.returncode == 2 and "names 2 classes, the model has 10" in short.stderr
