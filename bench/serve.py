@@ -64,10 +64,12 @@ def drive(call, concurrency: int, seconds: float) -> dict:
         try:
             own = call()  # a per-thread callable (e.g. its own connection)
             own()
-            while time.perf_counter() < stop:
+            while True:  # at least one measured call, even when the warm-up outlasted the window
                 started = time.perf_counter()
                 own()
                 latencies[index].append(time.perf_counter() - started)
+                if time.perf_counter() >= stop:
+                    break
         except Exception as exc:  # reported, not hidden
             errors.append(repr(exc))
 
