@@ -2,7 +2,8 @@
 # Each creates .venv and installs the package from setup.cfg first.
 # Platform tiers (also run by .ci/run): `make test-image` (the ModelArts image: Python 3.9, MindSpore 2.0.0, no
 # optional packages) and `make test-cpp` (cpp_infer built and run against the mindspore-lite 2.0.0 C++ runtime, and
-# linked against the image tier's mindspore 2.0.0 libmindspore.so).
+# linked against the image tier's mindspore 2.0.0 libmindspore.so) and `make test-serve` (a model package served on
+# Python 3.7 with only its declared dependencies).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,11 +14,15 @@ IMAGE_PYTHON ?= $(or $(lastword $(wildcard $(PYENV_ROOT)/versions/3.9.*/bin/pyth
 LITE_PYTHON ?= $(or $(lastword $(wildcard $(PYENV_ROOT)/versions/3.7.*/bin/python)),$(shell command -v python3.7))
 IMAGE_VENV := .venv-image
 LITE_VENV := .venv-lite
+# The model service tier: Python 3.7 (the inference images' Python) with only a CPU model package's declared
+# dependencies.
+SERVE_PYTHON ?= $(LITE_PYTHON)
+SERVE_VENV := .venv-serve
 # Downloaded once, kept out of git: a second run of the tier needs no network.
 WHEEL_CACHE := .cache/wheels
 LITE_WHEEL := $(WHEEL_CACHE)/mindspore_lite-2.0.0-cp37-cp37m-manylinux1_x86_64.whl
 
-.PHONY: demo test test-all test-image test-cpp clean
+.PHONY: demo test test-all test-image test-cpp test-serve clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +46,12 @@ $(LITE_VENV)/.installed: $(LITE_WHEEL)
 	$(LITE_VENV)/bin/python -m pip install --quiet $(LITE_WHEEL)
 	touch $@
 
+$(SERVE_VENV)/.installed: wrn/serving/requirements.txt
+	@test -n "$(SERVE_PYTHON)" || { echo "error: no Python 3.7 found (pyenv install 3.7, or SERVE_PYTHON=...)" >&2; exit 1; }
+	$(SERVE_PYTHON) -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/python -m pip install --quiet -r wrn/serving/requirements.txt
+	touch $@
+
 demo: $(VENV)/.installed
 	$(PY) -m wrn.cli demo
 
@@ -48,7 +59,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -q --durations=15
 
 test-all: $(VENV)/.installed
-	$(PY) -m pytest -q -m "not image and not cpp" --durations=15
+	$(PY) -m pytest -q -m "not image and not cpp and not serve" --durations=15
 
 test-image: $(VENV)/.installed $(IMAGE_VENV)/.installed
 	$(PY) -m pytest -q -m image tests/image --durations=10
@@ -56,5 +67,8 @@ test-image: $(VENV)/.installed $(IMAGE_VENV)/.installed
 test-cpp: $(VENV)/.installed $(LITE_VENV)/.installed $(IMAGE_VENV)/.installed
 	$(PY) -m pytest -q -m cpp tests/cpp --durations=10
 
+test-serve: $(VENV)/.installed $(SERVE_VENV)/.installed
+	$(PY) -m pytest -q -m serve tests/serve --durations=10
+
 clean:
-	rm -rf $(VENV) $(IMAGE_VENV) $(LITE_VENV) demo *.egg-info cpp_infer/build
+	rm -rf $(VENV) $(IMAGE_VENV) $(LITE_VENV) $(SERVE_VENV) demo *.egg-info cpp_infer/build

@@ -14,6 +14,7 @@ from conftest import run_cli
     ("bench/epoch.py", ["--epochs", "1", "--warmup_epochs=0"]),
     ("bench/infer.py", ["--models", "demo", "--batches", "2", "--seconds", "0.3", "--rounds", "1"]),
     ("bench/levers.py", ["--model", "demo", "--steps", "1", "--warmup", "0", "--rounds", "1", "--only", "omp_threads,nhwc"]),
+    ("bench/serve.py", ["--models", "demo", "--concurrency", "2", "--seconds", "0.3", "--rounds", "1"]),
     ("bench/storage.py", ["--big-files", "1", "--big-mb", "1", "--small-files", "20", "--latency-ms", "4"]),
 ])
 def test_benchmark_runs_and_ends_with_json(script, args):

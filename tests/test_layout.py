@@ -1,13 +1,15 @@
 """The package layers of docs/ARCHITECTURE.md: a module imports only from its own layer or the ones below."""
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 WRN = Path(__file__).resolve().parents[1] / "wrn"
-# Bottom up. The top-level helpers (errors, fileio, values, config) form the base layer.
-LAYERS = ["base", "core", "platform", "run", "deploy", "cli"]
+# Bottom up. The top-level helpers (errors, fileio, values, config) form the base layer. `serving` stands apart,
+# below everything: it imports nothing of wrn (test below), so it can be copied into a model package.
+LAYERS = ["serving", "base", "core", "platform", "run", "deploy", "cli"]
 
 
 def layer_of(module: str) -> str:
@@ -45,3 +47,39 @@ def test_no_module_imports_a_layer_above_its_own(path):
 def test_core_takes_no_config():
     for path in (WRN / "core").rglob("*.py"):
         assert "wrn.config" not in imports_of(path) and "cfg" not in path.read_text(), path
+
+
+SERVING = WRN / "serving"
+# What a model service may import: the standard library, the package's declared dependencies (numpy, Pillow,
+# onnxruntime) and, for a .mindir on Ascend, the image's MindSpore; `model_service` is the platform's own package;
+# the model-server stand-in reads installed versions through pkg_resources on Python 3.7 (guarded: optional).
+SERVICE_IMPORTS = {"numpy", "PIL", "onnxruntime", "mindspore", "model_service", "wrn_serving", "pkg_resources"}
+
+
+def _imported_roots(path: Path) -> set[tuple[str, int]]:
+    """(top-level module, relative level) of every import in a file, at any depth (functions included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            found.add(((node.module or "").split(".")[0], node.level))
+        elif isinstance(node, ast.Import):
+            found.update((alias.name.split(".")[0], 0) for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(SERVING.rglob("*.py")), ids=lambda p: p.relative_to(WRN).as_posix())
+def test_serving_imports_nothing_of_wrn_or_training(path):
+    stdlib = set(sys.stdlib_module_names)
+    outside = sorted(root for root, level in _imported_roots(path)
+                     if level == 0 and root not in stdlib and root not in SERVICE_IMPORTS)
+    assert outside == [], f"{path.relative_to(WRN)} imports {outside}: a model service has only its dependencies"
+    assert not any(root == "wrn" and level == 0 for root, level in _imported_roots(path)), path
+
+
+def test_mindspore_is_imported_only_inside_the_mindir_runner():
+    for path in SERVING.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        top_level = {alias.name.split(".")[0] for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+                     for alias in getattr(node, "names", [])} | {
+            (node.module or "").split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom)}
+        assert "mindspore" not in top_level and "onnxruntime" not in top_level, path

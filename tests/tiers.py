@@ -46,3 +46,8 @@ def libpython_dir(python: Path) -> str:
     """Where the interpreter's libpython lives (MindSpore's libmindspore.so needs it at load time)."""
     return subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
                           capture_output=True, text=True, check=True).stdout.strip()
+
+
+def serve_python() -> Path:
+    """Python 3.7 with only a CPU model package's dependencies (wrn/serving/requirements.txt)."""
+    return _interpreter("WRN_SERVE_PYTHON", ROOT / ".venv-serve" / "bin" / "python", "test-serve")

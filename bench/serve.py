@@ -1,0 +1,191 @@
+"""The local model service (`python -m wrn.cli serve`: HTTP, multipart, PNG decode, response) against the bare
+runner on the same ONNX model (`wrn.serving.runner` on an already prepared input), and the service's three steps
+in-process (decode included, no HTTP): requests/s and p50/p99 latency at concurrency 1 and 8, batch 1. The overhead
+of HTTP + decode is the service's p50 latency over the runner's at concurrency 1 (target <= 10 %). Each side in its own process of the same interpreter, alternating rounds, medians.
+
+usage: python bench/serve.py [--models wrn16_4,wrn28_10] [--concurrency 1,8] [--seconds 5] [--rounds 2]
+       [--python .venv-serve/bin/python]   (last line: JSON; the models are random-init checkpoints, packaged)
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("GLOG_v", "3")
+
+# bare: the runner on a prepared input; pipeline: the package's service in-process (decode, model, answer, no
+# HTTP); service: `wrn.cli serve` over HTTP with keep-alive connections, one per client thread.
+SIDES = ("bare", "pipeline", "service")
+
+
+def packaged(recipe: str, work: Path) -> Path:
+    """A random-init checkpoint of `recipe` in a CPU model package (`wrn.cli package`'s own code)."""
+    from wrn.config import load_config
+    from wrn.deploy.package import build_package
+    from wrn.run import checkpoint as ckpt
+    from wrn.run.build import build_network, setup_runtime
+
+    cfg = load_config(recipe)
+    setup_runtime(cfg)
+    ckpt.save(work / "random.ckpt", build_network(cfg))
+    build_package(str(work / "random.ckpt"), str(work / "pkg"), cfg=cfg, target="cpu")
+    return work / "pkg" / "model"
+
+
+def png_upload() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(out, "PNG")
+    return out.getvalue()
+
+
+def drive(call, concurrency: int, seconds: float) -> dict:
+    """`concurrency` threads calling `call()` back to back for `seconds`: requests/s and latency percentiles."""
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    stop = time.perf_counter() + seconds
+    errors = []
+
+    def worker(index: int) -> None:
+        try:
+            own = call()  # a per-thread callable (e.g. its own connection)
+            own()
+            while True:  # at least one measured call, even when the warm-up outlasted the window
+                started = time.perf_counter()
+                own()
+                latencies[index].append(time.perf_counter() - started)
+                if time.perf_counter() >= stop:
+                    break
+        except Exception as exc:  # reported, not hidden
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if errors:
+        raise RuntimeError(errors[0])
+    flat = np.asarray([x for row in latencies for x in row]) * 1000
+    return {"requests_per_s": len(flat) / elapsed, "p50_ms": float(np.percentile(flat, 50)),
+            "p99_ms": float(np.percentile(flat, 99)), "requests": int(len(flat))}
+
+
+def bare_side(model_dir: Path, concurrency: int, seconds: float) -> dict:
+    from wrn.serving.runner import find_model, open_runner
+
+    runner = open_runner(find_model(model_dir))
+    prepared = runner.model_input(np.zeros((32, 32, 3), np.uint8))
+    return drive(lambda: (lambda: runner.logits(prepared)), concurrency, seconds)
+
+
+def pipeline_side(model_dir: Path, concurrency: int, seconds: float) -> dict:
+    """The package's service in this process without HTTP: multipart data -> decode -> model -> answer."""
+    from wrn.serving.modelserver.server import load_package
+
+    service = load_package(model_dir).service
+    content = png_upload()
+    return drive(lambda: (lambda: service.inference({"images": {"a.png": io.BytesIO(content)}})), concurrency,
+                 seconds)
+
+
+def service_side(model_dir: Path, concurrency: int, seconds: float, python: str) -> dict:
+    import http.client
+
+    server = subprocess.Popen([python, "-m", "wrn.cli", "serve", str(model_dir), "--port", "0"], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        if not line:
+            raise RuntimeError("the server did not start: " + server.stderr.read()[-500:])
+        host, port = json.loads(line)["url"].split("//")[1].rstrip("/").split(":")
+        content = png_upload()
+        boundary = "benchboundary0123456789"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"images\"; filename=\"a.png\"\r\n"
+                f"Content-Type: image/png\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+        def connect():
+            connection = http.client.HTTPConnection(host, int(port), timeout=60)
+
+            def post():
+                connection.request("POST", "/", body=body, headers=headers)
+                response = connection.getresponse()
+                payload = response.read()
+                if response.status != 200:
+                    raise RuntimeError(payload[:200])
+            return post
+
+        return drive(connect, concurrency, seconds)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def child(side: str, model_dir: Path, concurrency: int, seconds: float, python: str) -> dict:
+    done = subprocess.run([python, __file__, "--child", side, "--model_dir", str(model_dir), "--concurrency",
+                           str(concurrency), "--seconds", str(seconds), "--python", python],
+                          capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{side} failed: {done.stderr[-800:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="wrn16_4")
+    parser.add_argument("--concurrency", default="1,8")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--python", default=sys.executable, help="interpreter of both sides (e.g. .venv-serve's)")
+    parser.add_argument("--child", default="")
+    parser.add_argument("--model_dir", default="")
+    args = parser.parse_args()
+    if args.child:
+        model_dir, concurrency = Path(args.model_dir), int(args.concurrency)
+        if args.child == "service":
+            side = service_side(model_dir, concurrency, args.seconds, args.python)
+        else:
+            side = (bare_side if args.child == "bare" else pipeline_side)(model_dir, concurrency, args.seconds)
+        print(json.dumps(side))
+        return 0
+    figures = {}
+    for recipe in args.models.split(","):
+        with tempfile.TemporaryDirectory(prefix="wrn-bench-serve-") as work:
+            model_dir = packaged(recipe, Path(work))
+            for concurrency in (int(c) for c in args.concurrency.split(",")):
+                samples: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
+                for _ in range(args.rounds):
+                    for side in SIDES:
+                        for key, value in child(side, model_dir, concurrency, args.seconds, args.python).items():
+                            samples[side].setdefault(key, []).append(value)
+                row = {f"{side}_{key}": round(statistics.median(values), 3)
+                       for side, values_by_key in samples.items() for key, values in values_by_key.items()
+                       if key != "requests"}
+                row["overhead_p50"] = round(row["service_p50_ms"] / row["bare_p50_ms"] - 1, 4)
+                row["decode_overhead_p50"] = round(row["pipeline_p50_ms"] / row["bare_p50_ms"] - 1, 4)
+                row["throughput_ratio"] = round(row["service_requests_per_s"] / row["bare_requests_per_s"], 4)
+                figures[f"{recipe}_c{concurrency}"] = row
+                print(f"{recipe} concurrency {concurrency}: {json.dumps(row)}", flush=True)
+    print(json.dumps({"benchmark": "serve", "rounds": args.rounds, "python": args.python, "results": figures}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
