@@ -30,7 +30,8 @@ def dry_run(name: str, *extra: str) -> dict:
 
 def test_every_job_definition_is_listed_and_valid():
     assert sorted(p.stem for p in JOBS.glob("*.yaml")) == ["eval", "export_air", "export_mindir",
-                                                            "wrn40_10_16p_2nodes", "wrn40_10_1p", "wrn40_10_8p"]
+                                                            "wrn40_10_16p_2nodes", "wrn40_10_16p_2nodes_msrun",
+                                                            "wrn40_10_1p", "wrn40_10_8p"]
     for path in JOBS.glob("*.yaml"):
         spec = load_job(path, variables=VARS)
         assert "team-bucket" in spec.code_dir and "SECRET" not in path.read_text().upper()
@@ -299,3 +300,14 @@ def test_api_errors_are_one_line_with_status_code_and_request_id(status, error, 
 def test_missing_credentials(tmp_path):
     with pytest.raises(JobError, match="set HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK, HUAWEICLOUD_SDK_PROJECT_ID"):
         ModelArtsApi({})
+
+
+def test_msrun_job_runs_the_node_launcher_on_two_nodes():
+    body = dry_run("wrn40_10_16p_2nodes_msrun")
+    algorithm = body["algorithm"]
+    assert algorithm["boot_file"] == "/team-bucket/wrn/code/modelarts/launch.py"
+    assert body["spec"] == {"resource": {"flavor_id": "modelarts.kat1.8xlarge", "node_count": 2}}
+    assert algorithm["environments"] == {"WRN_SCRATCH_DIR": "/cache/wrn", "MASTER_PORT": "8118",
+                                         "LOST_NODE_TIMEOUT": "120"}
+    assert {p["name"]: p["value"] for p in algorithm["parameters"]}["resume"] == "auto"
+    assert body["metadata"]["annotations"] == RESTART_POLICY

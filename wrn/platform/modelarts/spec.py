@@ -32,7 +32,7 @@ NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # ${NAME} or ${NAME:-default}; a default may itself hold ${...}, substituted first (innermost match first).
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^${}]*))?\}")
 # Arguments of each boot file that are not config keys (the rest must be config keys of the recipe).
-BOOT_FILE_ARGS = {"modelarts/train.py": {"config", "resume"},
+BOOT_FILE_ARGS = {"modelarts/train.py": {"config", "resume"}, "modelarts/launch.py": {"config", "resume"},
                   "modelarts/eval.py": {"config", "checkpoint"},
                   "modelarts/export.py": {"config", "checkpoint", "file_format", "batch_size"}}
 
