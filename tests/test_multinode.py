@@ -84,6 +84,7 @@ def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_pat
     # rank 1 writes its own log only; everything else comes from rank 0
     assert {name for name in written if "rank_" in name} == {"logs/rank_1/train.log"}
     assert {"ckpt/last.ckpt", "metrics.jsonl", "summary.json", "train.log", "config.yaml"} <= written
+    assert any(name.startswith("tensorboard/events.out.tfevents.") for name in written)  # uploaded like the rest
     rank0 = store.read(bucket, "runs/2nodes/train.log").decode()
     rank1 = store.read(bucket, "runs/2nodes/logs/rank_1/train.log").decode()
     assert "msrun launch: rank 0/2, local rank 0, node 0/2" in rank0
