@@ -125,4 +125,4 @@ def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_pat
     records = [json.loads(line) for line in store.read(bucket, "runs/2nodes/metrics.jsonl").decode().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2, 3]
     print(f"2 nodes: {first_seconds:.1f} s for 2 epochs; checksum {_checksum(rank0)} on both ranks; survivor "
-          f"ended {survived_seconds:.1f} s after the loss; {len(outputs)} nodes resumed")
+          f"ended {survived_seconds:.1f} s after the loss with: {lines[0]}; {len(outputs)} nodes resumed")
