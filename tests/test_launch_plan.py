@@ -66,3 +66,22 @@ def test_boot_file_dry_run_and_per_card_start(tmp_path):
         "error: VC_TASK_INDEX=5 is outside MA_NUM_HOSTS=2: expected 0 <= VC_TASK_INDEX < MA_NUM_HOSTS"]
     usage = run_cli("local/launch.py", "two", "--config=demo")
     assert usage.returncode == 2 and "number of workers on this node" in usage.stderr
+
+
+def test_a_workers_own_error_is_the_nodes_error_line(tmp_path):
+    """Not a lost node: a bad key fails both workers of a one-node msrun before training; the line names it."""
+    from conftest import ROOT
+    import os
+    import socket
+    import subprocess
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "LOG_DIR": str(tmp_path / "logs"), "MASTER_PORT": str(port)}
+    done = subprocess.run(["bash", "local/run_distribute_train.sh", "2", "--config=demo", f"--data_url={tmp_path}",
+                           f"--train_url={tmp_path / 'run'}", "--epochz=2"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error: node 0 stopped")]
+    assert len(lines) == 1 and "unknown config key 'epochz'" in lines[0] and "rank " in lines[0], done.stderr[-2000:]

@@ -121,7 +121,7 @@ def worker_environment(env: Mapping[str, str], plan: NodePlan, python: str) -> d
     out = {k: v for k, v in env.items() if k not in _RANK_TABLE_VARS}
     out["PATH"] = f"{Path(python).parent}{os.pathsep}{env.get('PATH', '')}"
     out.setdefault("WRN_LAUNCH_ID", f"msrun-node{plan.node_rank}-{os.getpid()}-{int(time.time())}")
-    out.setdefault("MS_NODE_TIMEOUT", str(plan.lost_node_timeout))
+    out["MS_NODE_TIMEOUT"] = str(plan.lost_node_timeout)
     out["WRN_NODE_RANK"], out["WRN_NODES"] = str(plan.node_rank), str(plan.nodes)
     out.setdefault("GLOG_v", "3")
     return out
@@ -143,9 +143,11 @@ def run_node(plan: NodePlan, script: str | Path, args: Sequence[str], env: Mappi
     done = subprocess.run(msrun_command(plan, script, args, python),
                           env=worker_environment(os.environ if env is None else env, plan, python))
     if done.returncode != 0:
-        lost = lost_peer(plan)
         seconds = time.monotonic() - started
-        if lost:
+        failed, lost = worker_error(plan.log_dir), lost_peer(plan)
+        if failed:  # a worker's own error (a user error line) is the cause, not the peers it left behind
+            print(f"error: node {plan.node_rank} stopped after {seconds:.0f} s: {failed}", file=sys.stderr, flush=True)
+        elif lost:
             print(f"error: node {plan.node_rank} stopped after {seconds:.0f} s: {lost}; restart every node to resume",
                   file=sys.stderr, flush=True)
         else:
@@ -159,6 +161,15 @@ def run_node(plan: NodePlan, script: str | Path, args: Sequence[str], env: Mappi
 # reports the failed heartbeat or connection.
 _TIMED_OUT_NODE = re.compile(r"The node: (\d+) is timed out")
 _LOST_SCHEDULER = re.compile(r"(?i)(heartbeat|meta server|scheduler)[^\n]*(timed out|time out|failed|lost|disconnect)")
+
+
+def worker_error(log_dir: Path) -> str:
+    """The first one-line error (`error: ...`, as the entry points print a user error) of this node's workers."""
+    for log in sorted(Path(log_dir).glob("worker_*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("error: "):
+                return f"{log.stem.replace('worker_', 'rank ')}: {line[len('error: '):]}"
+    return ""
 
 
 def lost_peer(plan: NodePlan) -> str:
