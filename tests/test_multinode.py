@@ -1,6 +1,7 @@
 """Two msrun nodes on this machine: node 0 here, node 1 in a network namespace (another host to msrun), each with
 its own scratch folder, data_url and train_url on the S3-protocol server. They train in step, stage once per node,
-only rank 0 writes train_url, a restart resumes, and the loss of a node ends the survivor within a bound."""
+only rank 0 writes train_url, a restart resumes, and the loss of either node ends the other within a bound, with one
+line naming the lost node."""
 
 from __future__ import annotations
 
@@ -57,6 +58,30 @@ def _run_both(host, store, tmp_path: Path, args: list[str]) -> list[str]:
     return outputs
 
 
+def _await_step(log: Path, line: str, node: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 300
+    while line not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline and node.poll() is None, node.communicate()[0][-3000:]
+        time.sleep(0.2)
+
+
+def _descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (msrun starts its workers in sessions of their own)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
 def _checksum(log: str) -> str:
     return re.findall(r"trainable weights checksum (\w+)", log)[-1]
 
@@ -101,10 +126,7 @@ def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_pat
     port = _free_port(host.master_addr)
     nodes = [_start_node(rank, host, store, tmp_path, port, [*args, "--epochs=3"]) for rank in (0, 1)]
     worker0 = tmp_path / "msrun0" / "worker_0.log"
-    deadline = time.monotonic() + 300
-    while "epoch 3/3 step 2/4" not in (worker0.read_text() if worker0.exists() else ""):
-        assert time.monotonic() < deadline and nodes[0].poll() is None, nodes[0].communicate()[0][-3000:]
-        time.sleep(0.2)
+    _await_step(worker0, "epoch 3/3 step 2/4", nodes[0])
     for pid in host.pids():  # the whole second host goes away: its launcher, msrun and workers
         os.kill(pid, signal.SIGKILL)
     lost_at = time.monotonic()
@@ -115,14 +137,28 @@ def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_pat
     lines = [line for line in survivor.splitlines() if line.startswith("error: node 0 stopped")]
     assert len(lines) == 1, survivor[-3000:]
     assert "node 1 (rank 1) stopped answering" in lines[0]
+    lost_node_1 = lines[0]
 
     # 3. both restarted: they resume after epoch 2 (the lost node cost at most the epoch it was in)
-    outputs = _run_both(host, store, tmp_path, [*args, "--epochs=3"])
+    _run_both(host, store, tmp_path, [*args, "--epochs=3"])
     rank0 = store.read(bucket, "runs/2nodes/train.log").decode()
     last_launch = rank0.rsplit(" INFO launch ", 1)[1]
     assert "epoch 2 done, global step 8" in last_launch and "epochs 3..3" in last_launch
     assert _checksum(rank0) == _checksum(store.read(bucket, "runs/2nodes/logs/rank_1/train.log").decode())
     records = [json.loads(line) for line in store.read(bucket, "runs/2nodes/metrics.jsonl").decode().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2, 3]
+    # 4. a fourth epoch; now node 0 (the master, with msrun's scheduler) is lost: node 1 ends and names it
+    port = _free_port(host.master_addr)
+    nodes = [_start_node(rank, host, store, tmp_path, port, [*args, "--epochs=4"]) for rank in (0, 1)]
+    _await_step(worker0, "epoch 4/4 step 2/4", nodes[0])
+    for pid in _descendants(nodes[0].pid):  # node 0's launcher, msrun, scheduler and workers (own sessions)
+        os.kill(pid, signal.SIGKILL)
+    lost_at = time.monotonic()
+    survivor = nodes[1].communicate(timeout=LOST_NODE_TIMEOUT + 120)[0]
+    master_lost_seconds = time.monotonic() - lost_at
+    nodes[0].communicate(timeout=30)
+    lines = [line for line in survivor.splitlines() if line.startswith("error: node 1 stopped")]
+    assert len(lines) == 1 and "node 0 (rank 0) stopped answering" in lines[0], survivor[-3000:]
     print(f"2 nodes: {first_seconds:.1f} s for 2 epochs; checksum {_checksum(rank0)} on both ranks; survivor "
-          f"ended {survived_seconds:.1f} s after the loss with: {lines[0]}; {len(outputs)} nodes resumed")
+          f"ended {survived_seconds:.1f} s after the loss of node 1 with: {lost_node_1}; node 1 ended "
+          f"{master_lost_seconds:.1f} s after the loss of node 0 with: {lines[0]}")

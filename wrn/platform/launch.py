@@ -14,10 +14,10 @@ msrun itself (MindSpore tutorial "msrun Launching"): --worker_num (all nodes), -
 --master_addr/--master_port (the scheduler), --node_rank (ranks node_rank * local_worker_num onwards), --log_dir,
 --join, --cluster_time_out. msrun starts the scheduler on the node whose addresses (`ip -j addr`) hold master_addr.
 
-A lost node: msrun alone would leave the surviving workers waiting in a collective until MindSpore's own timeouts
-(minutes). The workers here get MS_NODE_TIMEOUT (the heartbeat timeout of MindSpore's dynamic cluster) set to the
-plan's `lost_node_timeout`, so the survivors fail within that bound, and `run_node` ends with one line that names the
-lost node and its ranks as the survivors' logs report them.
+A lost node: the survivors' workers wait in a collective until MindSpore's dynamic cluster gives the peer up. The
+workers here get its heartbeat timeout MS_NODE_TIMEOUT = the plan's `lost_node_timeout` (LOST_NODE_TIMEOUT), so the
+survivors fail within that bound plus MindSpore's teardown, and `run_node` ends with one line that names the lost
+node and its ranks as the survivors' logs report them (`lost_peer`).
 """
 
 from __future__ import annotations
@@ -156,11 +156,12 @@ def run_node(plan: NodePlan, script: str | Path, args: Sequence[str], env: Mappi
     return done.returncode
 
 
-# What MindSpore 2.x logs when a peer stops answering: the scheduler (meta server) names the compute-graph nodes
-# whose heartbeats timed out (their node ids are the ranks msrun gave them); a worker that loses the scheduler
-# reports the failed heartbeat or connection.
+# What MindSpore 2.8 logs when a peer stops answering (seen in tests/test_multinode.py): the scheduler (meta server)
+# names the compute-graph nodes whose heartbeats timed out (their node ids are the ranks msrun gave them); a worker
+# names the rank its ring all-reduce waited for in vain, and fails to unregister from a scheduler that is gone.
 _TIMED_OUT_NODE = re.compile(r"The node: (\d+) is timed out")
-_LOST_SCHEDULER = re.compile(r"(?i)(heartbeat|meta server|scheduler)[^\n]*(timed out|time out|failed|lost|disconnect)")
+_WAITED_FOR_RANK = re.compile(r"wait receiving \[(\d+),")
+_SCHEDULER_GONE = re.compile(r"Failed to (?:unregister from|register to|connect to) the meta server node")
 
 
 def worker_error(log_dir: Path) -> str:
@@ -176,17 +177,24 @@ def lost_peer(plan: NodePlan) -> str:
     """Which node this node lost, as this node's msrun logs tell it ('' when they do not)."""
     log_dir = Path(plan.log_dir)
     scheduler = log_dir / "scheduler.log"
-    if scheduler.is_file():
-        ranks = sorted({int(r) for r in _TIMED_OUT_NODE.findall(scheduler.read_text(errors="replace"))})
-        if ranks:
-            nodes = sorted({r // plan.local_workers for r in ranks})
-            return (f"node {', '.join(map(str, nodes))} (rank {', '.join(map(str, ranks))}) stopped answering: "
-                    f"its heartbeat timed out (MS_NODE_TIMEOUT={plan.lost_node_timeout} s)")
-    for log in sorted(log_dir.glob("worker_*.log")):
-        if _LOST_SCHEDULER.search(log.read_text(errors="replace")):
-            return (f"the master node (node 0, scheduler at {plan.master_addr}:{plan.master_port}) stopped "
-                    f"answering ({log.name})")
+    timed_out = _TIMED_OUT_NODE.findall(scheduler.read_text(errors="replace")) if scheduler.is_file() else []
+    if timed_out:
+        return _naming(plan, timed_out, f"its heartbeat timed out (MS_NODE_TIMEOUT={plan.lost_node_timeout} s)")
+    workers = "\n".join(log.read_text(errors="replace") for log in sorted(log_dir.glob("worker_*.log")))
+    waited = [rank for rank in _WAITED_FOR_RANK.findall(workers) if int(rank) not in plan.ranks]
+    gone = _SCHEDULER_GONE.search(workers) is not None
+    if waited:
+        return _naming(plan, waited, "the all-reduce waited for it in vain" +
+                       (f"; the scheduler at {plan.master_addr}:{plan.master_port} is gone too" if gone else ""))
+    if gone:
+        return f"the master node (node 0, scheduler at {plan.master_addr}:{plan.master_port}) stopped answering"
     return ""
+
+
+def _naming(plan: NodePlan, ranks: list[str], why: str) -> str:
+    numbers = sorted({int(rank) for rank in ranks})
+    nodes = sorted({rank // plan.local_workers for rank in numbers})
+    return (f"node {', '.join(map(str, nodes))} (rank {', '.join(map(str, numbers))}) stopped answering: {why}")
 
 
 def per_card_duplicate(env: Mapping[str, str]) -> bool:
