@@ -47,17 +47,33 @@ class EventWriter:
                                          session_log=SessionLog(status=SessionLog.START)))
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
+        if self._writer is None:
+            return
         summary = self._summary(value=[self._summary.Value(tag=tag, simple_value=float(value))
                                        for tag, value in values.items()])
-        self._writer.add_event(self._event(wall_time=time.time(), step=step, summary=summary))
-        self._writer.flush()  # a killed launch keeps its curves up to its last log line
+        try:
+            self._writer.add_event(self._event(wall_time=time.time(), step=step, summary=summary))
+            self._writer.flush()  # a killed launch keeps its curves up to its last log line
+        except OSError as exc:
+            self._stop(exc)
+
+    def _stop(self, exc: OSError) -> None:
+        """Curves are optional: a failed write (a full disk) ends them with one warning; the run's own next write
+        reports the disk itself."""
+        log.warning("TensorBoard event files stopped: %s; training goes on (metrics.jsonl holds every figure)",
+                    exc.strerror or exc)
+        self._writer = None
 
     def publish(self) -> None:
         for path in sorted(self.folder.glob("events.out.tfevents.*")):
             self.run.publish(path)
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except OSError as exc:
+                self._stop(exc)
         self.publish()
 
 
