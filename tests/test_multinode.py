@@ -82,6 +82,13 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _logs(tmp_path: Path, rank: int, output: str) -> str:
+    """What a failed assertion shows: the node's output and the tails of its msrun logs."""
+    tails = [f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}"
+             for log in sorted((tmp_path / f"msrun{rank}").glob("*.log"))]
+    return "\n".join([output[-3000:], *tails])
+
+
 def _checksum(log: str) -> str:
     return re.findall(r"trainable weights checksum (\w+)", log)[-1]
 
@@ -135,8 +142,7 @@ def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_pat
     nodes[1].communicate(timeout=30)
     assert nodes[0].returncode != 0
     lines = [line for line in survivor.splitlines() if line.startswith("error: node 0 stopped")]
-    assert len(lines) == 1, survivor[-3000:]
-    assert "node 1 (rank 1) stopped answering" in lines[0]
+    assert len(lines) == 1 and "node 1 (rank 1) stopped answering" in lines[0], _logs(tmp_path, 0, survivor)
     lost_node_1 = lines[0]
 
     # 3. both restarted: they resume after epoch 2 (the lost node cost at most the epoch it was in)
@@ -158,7 +164,7 @@ def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_pat
     master_lost_seconds = time.monotonic() - lost_at
     nodes[0].communicate(timeout=30)
     lines = [line for line in survivor.splitlines() if line.startswith("error: node 1 stopped")]
-    assert len(lines) == 1 and "node 0 (rank 0) stopped answering" in lines[0], survivor[-3000:]
+    assert len(lines) == 1 and "node 0 (rank 0) stopped answering" in lines[0], _logs(tmp_path, 1, survivor)
     print(f"2 nodes: {first_seconds:.1f} s for 2 epochs; checksum {_checksum(rank0)} on both ranks; survivor "
           f"ended {survived_seconds:.1f} s after the loss of node 1 with: {lost_node_1}; node 1 ended "
           f"{master_lost_seconds:.1f} s after the loss of node 0 with: {lines[0]}")
