@@ -18,6 +18,8 @@ def test_modelarts_variables_make_the_msrun_arguments(tmp_path):
                                  "--master_port=8118", "--node_rank=1", f"--log_dir={tmp_path}", "--join=True",
                                  "--cluster_time_out=600"]
     assert list(plan.ranks) == list(range(8, 16)) and plan.source == "ModelArts"
+    logs = plan_from_env({**MODELARTS_NODE_1, "MA_LOG_DIR": str(tmp_path / "ma-log")}).log_dir
+    assert logs == tmp_path / "ma-log" / "msrun"  # the platform's training log folder
 
 
 def test_offline_variables_and_defaults(tmp_path):

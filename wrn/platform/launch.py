@@ -90,7 +90,9 @@ def plan_from_env(env: Mapping[str, str], workers: int | None = None, log_dir: s
     """This node's plan from ModelArts' variables when they are set, else from NODES / NODE_RANK / MASTER_ADDR /
     MASTER_PORT; `workers` (the launcher's N) overrides the flavor's card count."""
     port = _number(env, "MASTER_PORT", DEFAULT_PORT, 1)
-    common = dict(master_port=port, log_dir=Path(log_dir or env.get("LOG_DIR") or "msrun_log").absolute(),
+    # msrun's logs: LOG_DIR, else the platform's training log folder on ModelArts (MA_LOG_DIR), else ./msrun_log
+    default_logs = Path(env["MA_LOG_DIR"]) / "msrun" if env.get("MA_LOG_DIR") else Path("msrun_log")
+    common = dict(master_port=port, log_dir=Path(log_dir or env.get("LOG_DIR") or default_logs).absolute(),
                   cluster_time_out=_number(env, "CLUSTER_TIME_OUT", 600, 1),
                   lost_node_timeout=_number(env, "LOST_NODE_TIMEOUT", DEFAULT_LOST_NODE_TIMEOUT, 1))
     if on_modelarts(env):
