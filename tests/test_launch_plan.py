@@ -87,3 +87,30 @@ def test_a_workers_own_error_is_the_nodes_error_line(tmp_path):
     assert done.returncode != 0
     lines = [line for line in done.stderr.splitlines() if line.startswith("error: node 0 stopped")]
     assert len(lines) == 1 and "unknown config key 'epochz'" in lines[0] and "rank " in lines[0], done.stderr[-2000:]
+
+
+# Lines MindSpore 2.8.0 wrote in real two-node runs of tests/test_multinode.py (the survivors' msrun logs), each way
+# the loss of a node showed: the master's scheduler, a worker whose receive failed, a worker whose send failed.
+SCHEDULER_LINE = ("[ERROR] DISTRIBUTED(9685,7fab0bfff6c0,python):2026-12-02-00:44:24.214.686 [mindspore/ccsrc/cluster/"
+                  "topology/meta_server_node.cc:544] UpdateTopoState] The node: 1 is timed out. It may exit with "
+                  "exception, please check this node's log.")
+RECEIVE_LINE = ("[ERROR] DISTRIBUTED(27838,7f28a97fb6c0,python):2026-12-02-01:04:09.136.534 [mindspore/ccsrc/cluster/rpc/"
+                "core/collective_ops_impl.cc:152] RunRingAllReduce] Ring ReduceScatter wait receiving [0,137] failed.")
+SEND_LINE = ("[ERROR] DISTRIBUTED(23179,7ff61f5fe6c0,python):2026-12-02-01:41:37.490.670 [mindspore/ccsrc/cluster/rpc/"
+             "core/collective_ops_impl.cc:163] RunRingAllReduce] Ring ReduceScatter wait sending 113 failed.")
+
+
+@pytest.mark.parametrize("node,files,named", [
+    (0, {"scheduler.log": SCHEDULER_LINE, "worker_0.log": RECEIVE_LINE.replace("[0,", "[1,")},
+     "node 1 (rank 1) stopped answering: its heartbeat timed out"),
+    (1, {"worker_1.log": RECEIVE_LINE}, "node 0 (rank 0) stopped answering: the all-reduce waited for it in vain"),
+    (1, {"worker_1.log": SEND_LINE}, "node 0 (rank 0) stopped answering: the all-reduce waited for it in vain"),
+    (1, {"worker_1.log": "Traceback ...\nRuntimeError: something else"}, ""),
+])
+def test_the_lost_node_is_named_from_the_survivors_logs(tmp_path, node, files, named):
+    from wrn.platform.launch import lost_peer
+
+    for name, text in files.items():
+        (tmp_path / name).write_text(f"INFO start\n{text}\nINFO end\n")
+    plan = plan_from_env({"NODES": "2", "NODE_RANK": str(node)}, workers=1, log_dir=tmp_path)
+    assert lost_peer(plan).startswith(named) if named else lost_peer(plan) == ""

@@ -160,9 +160,11 @@ def run_node(plan: NodePlan, script: str | Path, args: Sequence[str], env: Mappi
 
 # What MindSpore 2.8 logs when a peer stops answering (seen in tests/test_multinode.py): the scheduler (meta server)
 # names the compute-graph nodes whose heartbeats timed out (their node ids are the ranks msrun gave them); a worker
-# names the rank its ring all-reduce waited for in vain, and fails to unregister from a scheduler that is gone.
+# names the rank its ring all-reduce waited for in vain ("wait receiving [RANK,..." from the previous rank; "wait
+# sending N failed" to the next one, rank + 1 in the ring), and fails to unregister from a scheduler that is gone.
 _TIMED_OUT_NODE = re.compile(r"The node: (\d+) is timed out")
 _WAITED_FOR_RANK = re.compile(r"wait receiving \[(\d+),")
+_SEND_FAILED = re.compile(r"wait sending \d+ failed")
 _SCHEDULER_GONE = re.compile(r"Failed to (?:unregister from|register to|connect to) the meta server node")
 
 
@@ -182,9 +184,14 @@ def lost_peer(plan: NodePlan) -> str:
     timed_out = _TIMED_OUT_NODE.findall(scheduler.read_text(errors="replace")) if scheduler.is_file() else []
     if timed_out:
         return _naming(plan, timed_out, f"its heartbeat timed out (MS_NODE_TIMEOUT={plan.lost_node_timeout} s)")
-    workers = "\n".join(log.read_text(errors="replace") for log in sorted(log_dir.glob("worker_*.log")))
-    waited = [rank for rank in _WAITED_FOR_RANK.findall(workers) if int(rank) not in plan.ranks]
-    gone = _SCHEDULER_GONE.search(workers) is not None
+    waited, gone = [], False
+    for log in sorted(log_dir.glob("worker_*.log")):  # worker_<rank>.log: msrun names them so with --node_rank
+        text, rank = log.read_text(errors="replace"), log.stem.rsplit("_", 1)[-1]
+        waited += [int(r) for r in _WAITED_FOR_RANK.findall(text)]
+        if rank.isdigit() and _SEND_FAILED.search(text):
+            waited.append((int(rank) + 1) % plan.world_size)
+        gone = gone or _SCHEDULER_GONE.search(text) is not None
+    waited = [rank for rank in waited if rank not in plan.ranks]
     if waited:
         return _naming(plan, waited, "the all-reduce waited for it in vain" +
                        (f"; the scheduler at {plan.master_addr}:{plan.master_port} is gone too" if gone else ""))
@@ -193,7 +200,7 @@ def lost_peer(plan: NodePlan) -> str:
     return ""
 
 
-def _naming(plan: NodePlan, ranks: list[str], why: str) -> str:
+def _naming(plan: NodePlan, ranks: list, why: str) -> str:
     numbers = sorted({int(rank) for rank in ranks})
     nodes = sorted({rank // plan.local_workers for rank in numbers})
     return (f"node {', '.join(map(str, nodes))} (rank {', '.join(map(str, numbers))}) stopped answering: {why}")
