@@ -53,10 +53,10 @@ class ObjectStore:
         return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def start_object_store() -> ObjectStore:
+def start_object_store(address: str = "127.0.0.1") -> ObjectStore:
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = ThreadedMotoServer(ip_address=address, port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     return ObjectStore(endpoint=f"http://{host}:{port}", server=server)

@@ -30,7 +30,8 @@ def dry_run(name: str, *extra: str) -> dict:
 
 def test_every_job_definition_is_listed_and_valid():
     assert sorted(p.stem for p in JOBS.glob("*.yaml")) == ["eval", "export_air", "export_mindir",
-                                                            "wrn40_10_16p_2nodes", "wrn40_10_1p", "wrn40_10_8p"]
+                                                            "wrn40_10_16p_2nodes", "wrn40_10_16p_2nodes_msrun",
+                                                            "wrn40_10_1p", "wrn40_10_8p"]
     for path in JOBS.glob("*.yaml"):
         spec = load_job(path, variables=VARS)
         assert "team-bucket" in spec.code_dir and "SECRET" not in path.read_text().upper()
@@ -148,6 +149,7 @@ def test_restart_policy_pool_log_export_and_auto_stop_in_the_body():
     (["auto_stop_hours=1.5"], "auto_stop_hours 1.5 must be an integer >= 1"),
     (["auto_stop_hours=true"], "auto_stop_hours True must be an integer >= 1"),
     (["annotations.SECRET_TOKEN=abc"], "credentials never live in job files"),
+    (["tensorboard_log_dir=runs/tb"], "tensorboard_log_dir: 'runs/tb' is not an obs:// or s3:// URL"),
 ])
 def test_malformed_job_fields_are_refused_in_one_line(sets, message):
     with pytest.raises(JobError) as err:
@@ -299,3 +301,26 @@ def test_api_errors_are_one_line_with_status_code_and_request_id(status, error, 
 def test_missing_credentials(tmp_path):
     with pytest.raises(JobError, match="set HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK, HUAWEICLOUD_SDK_PROJECT_ID"):
         ModelArtsApi({})
+
+
+def test_msrun_job_runs_the_node_launcher_on_two_nodes():
+    body = dry_run("wrn40_10_16p_2nodes_msrun")
+    algorithm = body["algorithm"]
+    assert algorithm["boot_file"] == "/team-bucket/wrn/code/modelarts/launch.py"
+    assert body["spec"] == {"resource": {"flavor_id": "modelarts.kat1.8xlarge", "node_count": 2}}
+    assert algorithm["environments"] == {"WRN_SCRATCH_DIR": "/cache/wrn", "MASTER_PORT": "8118",
+                                         "LOST_NODE_TIMEOUT": "120"}
+    assert {p["name"]: p["value"] for p in algorithm["parameters"]}["resume"] == "auto"
+    assert body["metadata"]["annotations"] == RESTART_POLICY
+
+
+def test_submit_sends_the_tensorboard_log_folder_as_the_algorithms_summary(standin):
+    extra = ["--var", "MA_TENSORBOARD_DIR=obs://team-pfs/wrn/runs/wrn40_10_8p/tensorboard"]
+    done = run_cli("modelarts/submit.py", "submit", str(JOBS / "wrn40_10_8p.yaml"), "--var", "OBS_BUCKET=team-bucket",
+                   *extra, env=standin.env())
+    assert done.returncode == 0, done.stderr
+    (request,) = standin.requests
+    assert request["body"] == dry_run("wrn40_10_8p", *extra)  # what the SDK's model objects put on the wire
+    assert request["body"]["algorithm"]["summary"] == {
+        "log_type": "tensorboard", "log_dir": {"pfs": {"pfs_path": "/team-pfs/wrn/runs/wrn40_10_8p/tensorboard/"}}}
+    assert "summary" not in dry_run("wrn40_10_8p")["algorithm"]  # unset: no summary

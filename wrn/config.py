@@ -77,6 +77,10 @@ class Config:
     eval_on_every_rank: bool = False
     keep_checkpoint_max: int = 0
     checkpoint_interval: int = 1
+    # watching a run: TensorBoard event files (when the package is installed), MindSpore's Profiler for some steps
+    tensorboard: bool = True
+    profile_steps: str = ""
+    profile_epoch: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -242,6 +246,18 @@ def _coerce_scalar(value: Any, target: type) -> Any:
     raise TypeError(target)
 
 
+def profile_range(text: str) -> tuple[int, int] | None:
+    """`profile_steps` as (first, last) step of the epoch; (0, 0) when off; None when malformed."""
+    text = text.strip()
+    if not text:
+        return 0, 0
+    first, dash, last = text.partition("-")
+    if not first.strip().isdigit() or (dash and not last.strip().isdigit()):
+        return None
+    start, end = int(first), int(last if dash else first)
+    return (start, end) if 1 <= start <= end else None
+
+
 def _validate(cfg: Config, source: str) -> None:
     def check(ok: bool, key: str, expected: str) -> None:
         if not ok:
@@ -275,6 +291,9 @@ def _validate(cfg: Config, source: str) -> None:
     check(v["clip_grad_norm"] >= 0, "clip_grad_norm", "a number >= 0 (0: no clipping)")
     check(0 <= v["ema_decay"] < 1, "ema_decay", "a value in [0, 1) (0: no EMA; 0.999 is usual)")
     check(v["checkpoint_interval"] >= 1, "checkpoint_interval", "an integer >= 1 (epochs between periodic checkpoints)")
+    check(profile_range(v["profile_steps"]) is not None, "profile_steps",
+          "START-END, the steps of the profiled epoch (1 <= START <= END, e.g. 10-20), one step N, or empty (off)")
+    check(1 <= v["profile_epoch"] <= v["epochs"], "profile_epoch", f"an epoch in [1, epochs ({v['epochs']})]")
     check(v["keep_checkpoint_max"] >= 0, "keep_checkpoint_max", "an integer >= 0 (0 keeps no periodic checkpoints)")
     check(len(v["mean"]) == 3, "mean", "3 per-channel values (RGB, in [0, 1])")
     check(len(v["std"]) == 3 and all(s > 0 for s in v["std"]), "std", "3 positive per-channel values")

@@ -89,14 +89,16 @@ def test_the_image_interpreter_holds_only_what_a_job_may_count_on():
 import importlib.util, json, sys
 import mindspore
 present = {m: importlib.util.find_spec(m) is not None
-           for m in ("numpy", "yaml", "PIL", "matplotlib", "tqdm", "obs", "sklearn", "moxing", "onnxruntime")}
+           for m in ("numpy", "yaml", "PIL", "matplotlib", "tqdm", "obs", "sklearn", "moxing", "onnxruntime",
+                     "tensorboard")}
 print(json.dumps({"python": sys.version_info[:2], "mindspore": mindspore.__version__, "present": present}))
 """], capture_output=True, text=True, env={**os.environ, "GLOG_v": "3", "PYTHONPATH": ""})
     assert probe.returncode == 0, probe.stderr
     found = json.loads(probe.stdout.strip().splitlines()[-1])
     assert found["python"] == [3, 9]
     assert found["present"] == {"numpy": True, "yaml": True, "PIL": True, "matplotlib": False, "tqdm": False,
-                                "obs": False, "sklearn": False, "moxing": False, "onnxruntime": False}
+                                "obs": False, "sklearn": False, "moxing": False, "onnxruntime": False,
+                                "tensorboard": False}
 
 
 def test_recipes_are_readable_from_the_code_folder_and_from_a_zip(code, tmp_path):
@@ -148,6 +150,7 @@ def test_old_style_job_killed_after_its_first_upload_resumes_and_leaves_the_whol
     assert "ranktable launch on ModelArts: rank 0/1" in restarted.stdout
     assert "resumed from" in restarted.stdout
     assert "matplotlib is not installed: curves.png is skipped" in restarted.stdout
+    assert restarted.stdout.count("tensorboard is not installed: no TensorBoard event files") == 1  # said once
     files = {p.relative_to(output).as_posix() for p in output.rglob("*") if p.is_file()}
     assert {"config.yaml", "metrics.jsonl", "train.log", "ckpt/last.ckpt", "ckpt/best.ckpt", "summary.json"} <= files
     epochs = [json.loads(line)["epoch"] for line in (output / "metrics.jsonl").read_text().splitlines()]

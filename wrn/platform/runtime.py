@@ -63,7 +63,9 @@ def detect_launch(env: Mapping[str, str] | None = None, rank_table_timeout: floa
     """Read the launch style from the environment (device target left for `setup` to choose)."""
     env = os.environ if env is None else env
     on_modelarts = any(name in env for name in MODELARTS_VARS)
-    node, nodes = _int(env, "VC_TASK_INDEX", 0), _int(env, "MA_NUM_HOSTS", 1)
+    # ModelArts names the node; the package's own msrun launcher (wrn/platform/launch.py) does so offline.
+    node = _int(env, "VC_TASK_INDEX", _int(env, "WRN_NODE_RANK", 0))
+    nodes = _int(env, "MA_NUM_HOSTS", _int(env, "WRN_NODES", 1))
     if env.get("MS_ROLE") == "MS_SCHED":
         # msrun runs the script once more as its scheduler: init() serves the cluster there, then exits.
         return Topology(world_size=_int(env, "MS_WORKER_NUM"), node=node, nodes=nodes, launcher="msrun-scheduler",

@@ -122,6 +122,12 @@ class RunDir:
         if self.log.is_file():
             self._published(self.log)
 
+    def publish(self, path: Path) -> None:
+        """Report a file below the run directory that another writer keeps appending to (TensorBoard's event
+        files): its current content is uploaded like every finished write."""
+        if path.is_file():
+            self._published(path)
+
     @staticmethod
     def _write_error(path: Path, exc: OSError) -> Exception:
         """A full disk, a read-only or forbidden folder: one line naming the folder, its free space and what is

@@ -27,6 +27,7 @@ from wrn.run.callbacks import EpochEnd, EvalSchedule, StepLogger
 from wrn.run.logs import launch_line, launch_number, setup_logging
 from wrn.run.rundir import RunDir, open_run
 from wrn.run.saver import CheckpointSaver
+from wrn.run.watch import watchers
 
 log = logging.getLogger("wrn")
 
@@ -133,9 +134,10 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
         saver.resumed(state)
     epoch_end = EpochEnd(run, steps, lambda: evaluate_now(trainer.net),
                          EvalSchedule(cfg.eval_start_epoch, cfg.eval_interval, cfg.epochs), saver, records)
+    callbacks = [steps, epoch_end, *watchers(cfg, run, topology.is_main, steps, records, state, sink)]
     if state.epoch < cfg.epochs:
         # One sink is one epoch: epochs, the LR position, checkpoints and resume stay where they are without sink.
-        trainer.model.train(cfg.epochs, train_data, callbacks=[steps, epoch_end], dataset_sink_mode=sink,
+        trainer.model.train(cfg.epochs, train_data, callbacks=callbacks, dataset_sink_mode=sink,
                             sink_size=steps_per_epoch * cfg.accumulation_steps if sink else -1,
                             initial_epoch=state.epoch)
     else:

@@ -26,6 +26,9 @@ def request_body(spec: JobSpec) -> dict:
         "outputs": [{"name": k, "remote": {"obs": {"obs_url": api_path(v)}}} for k, v in spec.outputs.items()],
         "environments": dict(spec.environments),
     }
+    if spec.tensorboard_log_dir:
+        algorithm["summary"] = {"log_type": "tensorboard", "log_dir": {"pfs": {"pfs_path": api_path(
+            spec.tensorboard_log_dir)}}}
     metadata: dict = {"name": spec.name, "description": spec.description}
     if spec.annotations:
         metadata["annotations"] = dict(spec.annotations)
@@ -44,8 +47,8 @@ def request_body(spec: JobSpec) -> dict:
 def sdk_job(body: dict):
     """The same body as the SDK's model objects."""
     from huaweicloudsdkmodelarts.v1 import (AutoStop, Input, InputDataInfo, InputDataInfoObs, Job, JobAlgorithm,
-                                            JobEngine, JobMetadata, LogExportPath, Output, Parameters, Remote,
-                                            RemoteObs, Spec, SpecResource)
+                                            JobEngine, JobMetadata, LogDir, LogExportPath, Output, Parameters,
+                                            PFSSummary, Remote, RemoteObs, Spec, SpecResource, Summary)
 
     algorithm = body["algorithm"]
     job_spec = body["spec"]
@@ -59,7 +62,10 @@ def sdk_job(body: dict):
                     for i in algorithm["inputs"]],
             outputs=[Output(name=o["name"], remote=Remote(obs=RemoteObs(**o["remote"]["obs"])))
                      for o in algorithm["outputs"]],
-            environments=algorithm["environments"]),
+            environments=algorithm["environments"],
+            summary=(Summary(log_type=algorithm["summary"]["log_type"],
+                             log_dir=LogDir(pfs=PFSSummary(**algorithm["summary"]["log_dir"]["pfs"])))
+                     if "summary" in algorithm else None)),
         spec=Spec(resource=SpecResource(**job_spec["resource"]),
                   log_export_path=(LogExportPath(**job_spec["log_export_path"]) if "log_export_path" in job_spec
                                    else None),

@@ -10,7 +10,9 @@ The restart policy, pool, log export and auto-stop follow the v2 API reference, 
 (support.huaweicloud.com/intl/en-us/api-modelarts/CreateTrainingJob.html): JobMetadata.annotations
 `fault-tolerance/job-retry-num` (retries upon a fault), `fault-tolerance/job-unconditional-retry` and
 `fault-tolerance/hang-retry` ("true"); SpecResource.pool_id; LogExportPath.obs_url ("obs://example/path");
-AutoStop {time_unit: HOURS, duration >= 1}. The SDK's JobMetadata docstring lists the same annotation keys.
+AutoStop {time_unit: HOURS, duration >= 1}. The SDK's JobMetadata docstring lists the same annotation keys. The
+SDK's JobAlgorithm.summary (Summary: log_type "tensorboard", log_dir.pfs.pfs_path, an OBS parallel file system
+folder) makes the job a data source of TensorBoard visualization jobs.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # ${NAME} or ${NAME:-default}; a default may itself hold ${...}, substituted first (innermost match first).
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^${}]*))?\}")
 # Arguments of each boot file that are not config keys (the rest must be config keys of the recipe).
-BOOT_FILE_ARGS = {"modelarts/train.py": {"config", "resume"},
+BOOT_FILE_ARGS = {"modelarts/train.py": {"config", "resume"}, "modelarts/launch.py": {"config", "resume"},
                   "modelarts/eval.py": {"config", "checkpoint"},
                   "modelarts/export.py": {"config", "checkpoint", "file_format", "batch_size"}}
 
@@ -61,6 +63,7 @@ class JobSpec:
     pool_id: str = ""
     log_export: str = ""
     auto_stop_hours: int = 0
+    tensorboard_log_dir: str = ""  # algorithm.summary: TensorBoard logs a visualization job can read
 
 
 def load_job(path: str | Path, sets: list[str] = (), variables: Mapping[str, str] | None = None) -> JobSpec:
@@ -121,7 +124,7 @@ def _apply_set(data: dict, assignment: str, path: Path) -> None:
 def validate(data: dict, source: str) -> JobSpec:
     known = {"name", "description", "code_dir", "boot_file", "engine", "image_url", "flavor_id", "node_count",
              "inputs", "outputs", "hyperparameters", "environments", "restart", "annotations", "pool_id",
-             "log_export", "auto_stop_hours"}
+             "log_export", "auto_stop_hours", "tensorboard_log_dir"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise JobError(f"{source}: unknown field {unknown[0]!r}; fields: {', '.join(sorted(known))}")
@@ -165,6 +168,8 @@ def validate(data: dict, source: str) -> JobSpec:
     log_export = ""
     if data.get("log_export"):
         log_export = checked_obs_url(data["log_export"], "log_export", source).rstrip("/") + "/"
+    tensorboard_log_dir = (checked_obs_url(data["tensorboard_log_dir"], "tensorboard_log_dir", source).rstrip("/")
+                           + "/") if data.get("tensorboard_log_dir") else ""
     auto_stop_hours = whole_number(data.get("auto_stop_hours"), "auto_stop_hours", source, minimum=1,
                              hint="hours of running after which ModelArts stops the job") or 0
     secrets = {os.environ.get(name, "") for name in CREDENTIAL_ENV} - {""}
@@ -190,7 +195,7 @@ def validate(data: dict, source: str) -> JobSpec:
                    engine_version=str(engine.get("version", "")) if engine else "", image_url=image_url,
                    inputs=inputs, outputs=outputs, hyperparameters=hyperparameters, environments=environments,
                    source=source, annotations=annotations, pool_id=pool_id, log_export=log_export,
-                   auto_stop_hours=auto_stop_hours)
+                   auto_stop_hours=auto_stop_hours, tensorboard_log_dir=tensorboard_log_dir)
 
 
 POOL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

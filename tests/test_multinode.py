@@ -1,0 +1,170 @@
+"""Two msrun nodes on this machine: node 0 here, node 1 in a network namespace (another host to msrun), each with
+its own scratch folder, data_url and train_url on the S3-protocol server. They train in step, stage once per node,
+only rank 0 writes train_url, a restart resumes, and the loss of either node ends the other within a bound, with one
+line naming the lost node."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, make_cifar, tiny_args
+from objectstore import start_object_store
+from secondhost import second_host
+from wrn.platform.storage import reset_remote_storage, storage_for
+
+LOST_NODE_TIMEOUT = 10
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with second_host() as host:
+        store = start_object_store(host.master_addr)  # both nodes reach it over the link
+        try:
+            yield host, store
+        finally:
+            store.server.stop()
+
+
+def _free_port(address: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
+
+
+def _start_node(rank: int, host, store, tmp_path: Path, port: int, args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, **store.env(WRN_SCRATCH_DIR=str(tmp_path / f"scratch{rank}")), "NODES": "2",
+           "NODE_RANK": str(rank), "MASTER_ADDR": host.master_addr, "MASTER_PORT": str(port),
+           "LOG_DIR": str(tmp_path / f"msrun{rank}"), "LOST_NODE_TIMEOUT": str(LOST_NODE_TIMEOUT)}
+    command = ["bash", "local/run_distribute_train.sh", "1", *args]
+    return subprocess.Popen(host.prefix() + command if rank == 1 else command, cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _run_both(host, store, tmp_path: Path, args: list[str]) -> list[str]:
+    port = _free_port(host.master_addr)
+    nodes = [_start_node(rank, host, store, tmp_path, port, args) for rank in (0, 1)]
+    outputs = [node.communicate(timeout=400)[0] for node in nodes]
+    for node, output in zip(nodes, outputs):
+        assert node.returncode == 0, output[-4000:]
+    return outputs
+
+
+def _await_step(log: Path, line: str, node: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 300
+    while line not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline and node.poll() is None, node.communicate()[0][-3000:]
+        time.sleep(0.2)
+
+
+def _descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (msrun starts its workers in sessions of their own)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _logs(tmp_path: Path, rank: int, output: str) -> str:
+    """What a failed assertion shows: the node's output and the tails of its msrun logs."""
+    tails = [f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}"
+             for log in sorted((tmp_path / f"msrun{rank}").glob("*.log"))]
+    return "\n".join([output[-3000:], *tails])
+
+
+def _checksum(log: str) -> str:
+    return re.findall(r"trainable weights checksum (\w+)", log)[-1]
+
+
+def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_path: Path):
+    host, store = cluster
+    reset_remote_storage()
+    bucket = store.new_bucket()
+    data = make_cifar(tmp_path / "data", train_sizes=(128,), eval_size=40)
+    os.environ.update(store.env())
+    try:
+        storage_for(f"obs://{bucket}").upload_tree(data, f"obs://{bucket}/cifar10")
+    finally:
+        reset_remote_storage()
+    train_url = f"obs://{bucket}/runs/2nodes"
+    args = ["--config=demo", f"--data_url=obs://{bucket}/cifar10", f"--train_url={train_url}", *tiny_args(),
+            "--warmup_epochs=0", "--log_interval=1", "--resume=auto"]
+
+    # 1. two epochs on two nodes
+    started = time.monotonic()
+    _run_both(host, store, tmp_path, [*args, "--epochs=2"])
+    first_seconds = time.monotonic() - started
+    keys = store.keys(bucket, "runs/2nodes/")
+    written = {k.split("runs/2nodes/", 1)[1] for k in keys}
+    # rank 1 writes its own log only; everything else comes from rank 0
+    assert {name for name in written if "rank_" in name} == {"logs/rank_1/train.log"}
+    assert {"ckpt/last.ckpt", "metrics.jsonl", "summary.json", "train.log", "config.yaml"} <= written
+    assert any(name.startswith("tensorboard/events.out.tfevents.") for name in written)  # uploaded like the rest
+    rank0 = store.read(bucket, "runs/2nodes/train.log").decode()
+    rank1 = store.read(bucket, "runs/2nodes/logs/rank_1/train.log").decode()
+    assert "msrun launch: rank 0/2, local rank 0, node 0/2" in rank0
+    assert "msrun launch: rank 1/2, local rank 0, node 1/2" in rank1
+    assert _checksum(rank0) == _checksum(rank1)
+    # each node staged the data once, into its own scratch folder
+    for rank, log in ((0, rank0), (1, rank1)):
+        staged = re.findall(r"staged obs://\S+/cifar10 into (\S+):", log)
+        assert len(staged) == 1 and staged[0].startswith(str(tmp_path / f"scratch{rank}")), log
+    records = [json.loads(line) for line in store.read(bucket, "runs/2nodes/metrics.jsonl").decode().splitlines()]
+    assert [r["global_step"] for r in records] == [4, 8]  # 128 images / (16 x 2 ranks)
+
+    # 2. a third epoch; node 1 is lost in its middle
+    port = _free_port(host.master_addr)
+    nodes = [_start_node(rank, host, store, tmp_path, port, [*args, "--epochs=3"]) for rank in (0, 1)]
+    worker0 = tmp_path / "msrun0" / "worker_0.log"
+    _await_step(worker0, "epoch 3/3 step 2/4", nodes[0])
+    for pid in host.pids():  # the whole second host goes away: its launcher, msrun and workers
+        os.kill(pid, signal.SIGKILL)
+    lost_at = time.monotonic()
+    survivor = nodes[0].communicate(timeout=LOST_NODE_TIMEOUT + 120)[0]
+    survived_seconds = time.monotonic() - lost_at
+    nodes[1].communicate(timeout=30)
+    assert nodes[0].returncode != 0
+    lines = [line for line in survivor.splitlines() if line.startswith("error: node 0 stopped")]
+    assert len(lines) == 1 and "node 1 (rank 1) stopped answering" in lines[0], _logs(tmp_path, 0, survivor)
+    lost_node_1 = lines[0]
+
+    # 3. both restarted: they resume after epoch 2 (the lost node cost at most the epoch it was in)
+    _run_both(host, store, tmp_path, [*args, "--epochs=3"])
+    rank0 = store.read(bucket, "runs/2nodes/train.log").decode()
+    last_launch = rank0.rsplit(" INFO launch ", 1)[1]
+    assert "epoch 2 done, global step 8" in last_launch and "epochs 3..3" in last_launch
+    assert _checksum(rank0) == _checksum(store.read(bucket, "runs/2nodes/logs/rank_1/train.log").decode())
+    records = [json.loads(line) for line in store.read(bucket, "runs/2nodes/metrics.jsonl").decode().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    # 4. a fourth epoch; now node 0 (the master, with msrun's scheduler) is lost: node 1 ends and names it
+    port = _free_port(host.master_addr)
+    nodes = [_start_node(rank, host, store, tmp_path, port, [*args, "--epochs=4"]) for rank in (0, 1)]
+    _await_step(worker0, "epoch 4/4 step 2/4", nodes[0])
+    for pid in _descendants(nodes[0].pid):  # node 0's launcher, msrun, scheduler and workers (own sessions)
+        os.kill(pid, signal.SIGKILL)
+    lost_at = time.monotonic()
+    survivor = nodes[1].communicate(timeout=LOST_NODE_TIMEOUT + 120)[0]
+    master_lost_seconds = time.monotonic() - lost_at
+    nodes[0].communicate(timeout=30)
+    lines = [line for line in survivor.splitlines() if line.startswith("error: node 1 stopped")]
+    assert len(lines) == 1 and "node 0 (rank 0) stopped answering" in lines[0], _logs(tmp_path, 1, survivor)
+    print(f"2 nodes: {first_seconds:.1f} s for 2 epochs; checksum {_checksum(rank0)} on both ranks; survivor "
+          f"ended {survived_seconds:.1f} s after the loss of node 1 with: {lost_node_1}; node 1 ended "
+          f"{master_lost_seconds:.1f} s after the loss of node 0 with: {lines[0]}")
