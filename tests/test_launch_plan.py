@@ -99,12 +99,19 @@ RECEIVE_LINE = ("[ERROR] DISTRIBUTED(27838,7f28a97fb6c0,python):2026-12-02-01:04
 SEND_LINE = ("[ERROR] DISTRIBUTED(23179,7ff61f5fe6c0,python):2026-12-02-01:41:37.490.670 [mindspore/ccsrc/cluster/rpc/"
              "core/collective_ops_impl.cc:163] RunRingAllReduce] Ring ReduceScatter wait sending 113 failed.")
 
+# the form a worker logs when only the scheduler's loss reached it (no all-reduce was waiting)
+SCHEDULER_GONE_LINE = ("[ERROR] DISTRIBUTED(23179,7ff61f5fe6c0,python):2026-12-02-01:41:37.490.670 [mindspore/ccsrc/"
+                       "distributed/cluster/topology/compute_graph_node.cc:239] Unregister] Failed to unregister from "
+                       "the meta server node.")
+
 
 @pytest.mark.parametrize("node,files,named", [
     (0, {"scheduler.log": SCHEDULER_LINE, "worker_0.log": RECEIVE_LINE.replace("[0,", "[1,")},
      "node 1 (rank 1) stopped answering: its heartbeat timed out"),
     (1, {"worker_1.log": RECEIVE_LINE}, "node 0 (rank 0) stopped answering: the all-reduce waited for it in vain"),
     (1, {"worker_1.log": SEND_LINE}, "node 0 (rank 0) stopped answering: the all-reduce waited for it in vain"),
+    (1, {"worker_1.log": SCHEDULER_GONE_LINE},
+     "node 0 (rank 0) stopped answering: msrun's scheduler there (127.0.0.1:8118) is gone"),
     (1, {"worker_1.log": "Traceback ...\nRuntimeError: something else"}, ""),
 ])
 def test_the_lost_node_is_named_from_the_survivors_logs(tmp_path, node, files, named):

@@ -195,8 +195,9 @@ def lost_peer(plan: NodePlan) -> str:
     if waited:
         return _naming(plan, waited, "the all-reduce waited for it in vain" +
                        (f"; the scheduler at {plan.master_addr}:{plan.master_port} is gone too" if gone else ""))
-    if gone:
-        return f"the master node (node 0, scheduler at {plan.master_addr}:{plan.master_port}) stopped answering"
+    if gone:  # nodes are alike (ModelArts gives every node the flavor's cards): node 0 holds ranks 0..workers-1
+        return _naming(plan, list(range(plan.local_workers)),
+                       f"msrun's scheduler there ({plan.master_addr}:{plan.master_port}) is gone")
     return ""
 
 
