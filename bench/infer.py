@@ -8,7 +8,8 @@ not depend on the weights' values, and the accuracy check is `export --quantize`
 here: a random network has no accuracy to keep).
 
 usage: python bench/infer.py [--models wrn16_4,wrn28_10] [--batches 1,32] [--seconds 5] [--rounds 2]
-       [--engines onnxruntime,onnxruntime_int8,mindspore,pytorch] [--int8_format QDQ|QOperator]
+       [--engines onnxruntime,onnxruntime_int8,mindspore,pytorch] [--int8_format QDQ|QOperator] [--int8_per_tensor]
+       [--threads N]
        (last line: JSON; PyTorch, ONNX Runtime and onnx optional: pip install -e '.[bench]')
 """
 
@@ -55,7 +56,7 @@ def calibration_data(folder: Path, images: int = 320) -> Path:
     return folder
 
 
-def exported(recipe: str, batch: int, work: Path, int8_format: str, int8: bool) -> dict:
+def exported(recipe: str, batch: int, work: Path, int8_format: str, int8: bool, per_channel: bool = True) -> dict:
     """A randomly initialised network of `recipe` exported as MINDIR and ONNX (each checked by export itself), and
     the ONNX one quantized to INT8."""
     from wrn.config import load_config
@@ -69,7 +70,8 @@ def exported(recipe: str, batch: int, work: Path, int8_format: str, int8: bool) 
     ckpt.save(work / "random.ckpt", build_network(cfg))
     files = {"MINDIR": export(cfg, str(work / "random.ckpt"), "MINDIR", batch, str(work))["path"]}
     request = QuantizeRequest(str(calibration_data(work / "data")), options=QuantizeOptions(
-        calibration_images=256, tolerance_points=100.0, quant_format=int8_format)) if int8 else None
+        calibration_images=256, tolerance_points=100.0, quant_format=int8_format, per_channel=per_channel)) \
+        if int8 else None
     result = export(cfg, str(work / "random.ckpt"), "ONNX", batch, str(work), int8=request)
     files["ONNX"] = result["path"]
     if int8:
@@ -94,18 +96,28 @@ def mindspore_side(recipe: str, batch: int, seconds: float, files: dict) -> dict
             "checkpoint_net": throughput(lambda: net(tensor).asnumpy(), batch, seconds)}
 
 
-def onnxruntime_side(recipe: str, batch: int, seconds: float, files: dict) -> dict:
-    from wrn.deploy.runners import open_model
+THREADS = int(os.environ.get("WRN_BENCH_THREADS", "0"))  # 0: each engine's default (the cores)
 
-    model = open_model(Path(files["ONNX"]))  # the runner's own session options
+
+def onnx_model(path: Path):
+    """The runner's session (its own options), with THREADS intra-op threads when set."""
+    from wrn.deploy.runners import onnx_session, open_model
+
+    if not THREADS:
+        return open_model(path)
+    session = onnx_session(path, THREADS)
+    name = session.get_inputs()[0].name
+    return lambda batch: session.run(None, {name: batch})[0]
+
+
+def onnxruntime_side(recipe: str, batch: int, seconds: float, files: dict) -> dict:
+    model = onnx_model(Path(files["ONNX"]))
     x = np.random.default_rng(0).normal(size=(batch, 3, 32, 32)).astype(np.float32)
     return {"onnxruntime": throughput(lambda: model(x), batch, seconds)}
 
 
 def onnxruntime_int8_side(recipe: str, batch: int, seconds: float, files: dict) -> dict:
-    from wrn.deploy.runners import open_model
-
-    model = open_model(Path(files["ONNX_INT8"]))  # the same runner and session options as the FP32 model
+    model = onnx_model(Path(files["ONNX_INT8"]))  # the same runner and session options as the FP32 model
     x = np.random.default_rng(0).normal(size=(batch, 3, 32, 32)).astype(np.float32)
     return {"onnxruntime_int8": throughput(lambda: model(x), batch, seconds)}
 
@@ -117,6 +129,8 @@ def pytorch_side(recipe: str, batch: int, seconds: float, files: dict) -> dict:
     from wrn.config import load_config
 
     cfg = load_config(recipe)
+    if THREADS:
+        torch.set_num_threads(THREADS)
     model = WideResNet(cfg.depth, cfg.widen_factor).eval()
     x = torch.randn(batch, 3, 32, 32)
     with torch.no_grad():
@@ -126,7 +140,8 @@ def pytorch_side(recipe: str, batch: int, seconds: float, files: dict) -> dict:
 def child(engine: str, model: str, batch: int, seconds: float, files: dict, args) -> dict | None:
     done = subprocess.run([sys.executable, __file__, "--child", engine, "--model", model, "--batch", str(batch),
                            "--seconds", str(seconds), "--files", json.dumps(files), "--engines", args.engines,
-                           "--int8_format", args.int8_format], capture_output=True, text=True, cwd=ROOT)
+                           "--int8_format", args.int8_format] + (["--int8_per_tensor"] if args.int8_per_tensor else []),
+                          capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         print(f"{engine} failed: {done.stderr[-500:]}", file=sys.stderr)
         return None
@@ -145,13 +160,19 @@ def main() -> int:
     parser.add_argument("--files", default="{}")
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--int8_format", default="QDQ", choices=("QDQ", "QOperator"))
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads of ONNX Runtime and PyTorch (default: "
+                                                                   "each engine's own, the cores)")
+    parser.add_argument("--int8_per_tensor", action="store_true", help="one scale per weight tensor (default: per "
+                                                                       "output channel, as export --quantize)")
     args = parser.parse_args()
     engines = args.engines.split(",")
+    if args.threads:
+        os.environ["WRN_BENCH_THREADS"] = str(args.threads)  # read by the children
     if args.child:
         files = json.loads(args.files)
         if args.child == "export":
             print(json.dumps(exported(args.model, args.batch, Path(files["work"]), args.int8_format,
-                                      "onnxruntime_int8" in engines)))
+                                      "onnxruntime_int8" in engines, not args.int8_per_tensor)))
             return 0
         side = {"mindspore": mindspore_side, "onnxruntime": onnxruntime_side, "pytorch": pytorch_side,
                 "onnxruntime_int8": onnxruntime_int8_side}[args.child]
@@ -182,6 +203,7 @@ def main() -> int:
             figures[f"{model}_b{batch}"] = row
             print(f"{model} batch {batch}: {json.dumps(row)}", flush=True)
     print(json.dumps({"benchmark": "infer", "rounds": args.rounds, "int8_format": args.int8_format,
+                      "int8_per_channel": not args.int8_per_tensor, "threads": args.threads or "default",
                       "cores": os.cpu_count(), "results": figures}))
     return 0
 
