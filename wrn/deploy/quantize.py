@@ -5,8 +5,8 @@ when its top-1 on the eval split is within `tolerance_points` of the FP32 model'
 Settings, after ONNX Runtime's "Choosing parameters for CPU inference" (docstring of `quantize_static`, and
 onnxruntime.ai/docs/performance/model-optimizations/quantization.html): QDQ format, uint8 activations, int8 weights
 quantized per output channel, no range reduction (this CPU class has VNNI: no saturation of the 8-bit products),
-MinMax calibration. The model is written with the opset and IR version of its FP32 export, so the serving image's
-onnxruntime 1.14.1 (Python 3.7) loads it. Needs the `onnx` package (`pip install -e '.[onnx]'`); training never
+MinMax calibration. The model is written at opset 13 and IR version 7 with no draft-opset domain, so the serving
+image's onnxruntime 1.14.1 (Python 3.7) loads it (tests/serve runs it there). Needs the `onnx` package (`pip install -e '.[onnx]'`); training never
 imports this module.
 """
 
@@ -26,8 +26,8 @@ log = logging.getLogger("wrn")
 
 QUANTIZE_CHOICES = ("int8",)
 QUANT_FORMATS = ("QDQ", "QOperator")
-# The IR version each onnxruntime release reads at most (onnxruntime.ai/docs/reference/compatibility.html): the
-# serving tier's 1.14 reads IR 8 (ONNX 1.13, opsets up to 18).
+# What the serving tier's onnxruntime 1.14 reads: ONNX 1.13, i.e. IR version 8 and opsets up to 18
+# (onnxruntime.ai/docs/reference/compatibility.html, "ONNX opset support").
 SERVING_IR_VERSION, SERVING_MAX_OPSET = 8, 18
 # Per-channel DequantizeLinear (its `axis`) needs opset 13, whose IR version is 7.
 QUANT_OPSET, QUANT_IR_VERSION = 13, 7
