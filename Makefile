@@ -55,8 +55,11 @@ $(SERVE_VENV)/.installed: wrn/serving/requirements.txt
 demo: $(VENV)/.installed
 	$(PY) -m wrn.cli demo
 
+# Two workers (pytest-xdist), each test file on one worker so its module fixtures (a trained run, a package) are
+# made once; most tests wait on a MindSpore subprocess, so two files at a time keep both cores busy.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-all: $(VENV)/.installed
 	$(PY) -m pytest -q -m "not image and not cpp and not serve" --durations=15

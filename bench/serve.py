@@ -1,7 +1,10 @@
 """The local model service (`python -m wrn.cli serve`: HTTP, multipart, PNG decode, response) against the bare
 runner on the same ONNX model (`wrn.serving.runner` on an already prepared input), and the service's three steps
 in-process (decode included, no HTTP): requests/s and p50/p99 latency at concurrency 1 and 8, batch 1. The overhead
-of HTTP + decode is the service's p50 latency over the runner's at concurrency 1 (target <= 10 %). Each side in its own process of the same interpreter, alternating rounds, medians.
+of HTTP + decode is the service's p50 latency over the runner's at concurrency 1 (target <= 10 %). Each side in its
+own process of the same interpreter, alternating rounds, medians. Beside wall-clock figures, each side reports the
+CPU time its serving process spent per request (user + system, all threads): on a shared machine latency includes
+waiting for a core, CPU time does not, so `cpu_overhead` (service CPU ms / bare CPU ms - 1) stays readable there.
 
 The INT8 model (`export --quantize int8`, calibrated on generated images as in bench/infer.py) is packaged and
 measured beside the FP32 one, the precisions alternating within each round: `int8_vs_fp32` is the ratio of their
@@ -58,7 +61,9 @@ def packaged(recipe: str, work: Path, precisions: list[str]) -> dict[str, Path]:
     if "int8" in precisions:
         request = QuantizeRequest(str(calibration_data(work / "data")), options=QuantizeOptions(
             calibration_images=256, tolerance_points=100.0))  # a random network has no accuracy to keep
-        int8 = export(cfg, str(work / "random.ckpt"), "ONNX", 1, str(work / "export"), int8=request)["int8"]["path"]
+        # the same input kind as the checkpoint's package (raw pixels in, normalised in the graph)
+        int8 = export(cfg, str(work / "random.ckpt"), "ONNX", 1, str(work / "export"), input_kind="raw",
+                      int8=request)["int8"]["path"]
         build_package(int8, str(work / "pkg_int8"))
         folders["int8"] = work / "pkg_int8" / "model"
     return folders
@@ -72,37 +77,62 @@ def png_upload() -> bytes:
     return out.getvalue()
 
 
-def drive(call, concurrency: int, seconds: float) -> dict:
-    """`concurrency` threads calling `call()` back to back for `seconds`: requests/s and latency percentiles."""
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of another process (proc(5): fields 14 and 15 of /proc/PID/stat, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drive(call, concurrency: int, seconds: float, cpu_seconds=own_cpu_seconds) -> dict:
+    """`concurrency` threads calling `call()` back to back for `seconds`: requests/s, latency percentiles and the
+    serving process's CPU milliseconds per measured request (`cpu_seconds` reads that process's CPU time)."""
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
-    stop = time.perf_counter() + seconds
     errors = []
+    started_at: list[float] = []  # wall clock, end of the window, CPU seconds: set once every thread is warm
+
+    def start_window() -> None:
+        now = time.perf_counter()
+        started_at.extend([now, now + seconds, cpu_seconds()])
+
+    warmed = threading.Barrier(concurrency + 1, action=start_window)
 
     def worker(index: int) -> None:
         try:
             own = call()  # a per-thread callable (e.g. its own connection)
             own()
+            warmed.wait()
             while True:  # at least one measured call, even when the warm-up outlasted the window
                 started = time.perf_counter()
                 own()
                 latencies[index].append(time.perf_counter() - started)
-                if time.perf_counter() >= stop:
+                if time.perf_counter() >= started_at[1]:
                     break
         except Exception as exc:  # reported, not hidden
             errors.append(repr(exc))
+            warmed.abort()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
-    began = time.perf_counter()
     for thread in threads:
         thread.start()
+    try:
+        warmed.wait()  # the warm-up calls (first-call allocations, connections) are outside the measurement
+    except threading.BrokenBarrierError:
+        pass
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - began
     if errors:
         raise RuntimeError(errors[0])
+    elapsed = time.perf_counter() - started_at[0]
+    cpu_used = cpu_seconds() - started_at[2]
     flat = np.asarray([x for row in latencies for x in row]) * 1000
     return {"requests_per_s": len(flat) / elapsed, "p50_ms": float(np.percentile(flat, 50)),
-            "p99_ms": float(np.percentile(flat, 99)), "requests": int(len(flat))}
+            "p99_ms": float(np.percentile(flat, 99)), "cpu_ms_per_request": 1000 * cpu_used / len(flat),
+            "requests": int(len(flat))}
 
 
 def bare_side(model_dir: Path, concurrency: int, seconds: float) -> dict:
@@ -150,7 +180,7 @@ def service_side(model_dir: Path, concurrency: int, seconds: float, python: str)
                     raise RuntimeError(payload[:200])
             return post
 
-        return drive(connect, concurrency, seconds)
+        return drive(connect, concurrency, seconds, cpu_seconds=lambda: process_cpu_seconds(server.pid))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -205,6 +235,8 @@ def main() -> int:
                            for key, values in values_by_key.items() if key != "requests"}
                     row["overhead_p50"] = round(row["service_p50_ms"] / row["bare_p50_ms"] - 1, 4)
                     row["decode_overhead_p50"] = round(row["pipeline_p50_ms"] / row["bare_p50_ms"] - 1, 4)
+                    row["cpu_overhead"] = round(row["service_cpu_ms_per_request"] / row["bare_cpu_ms_per_request"] - 1,
+                                                4)
                     row["throughput_ratio"] = round(row["service_requests_per_s"] / row["bare_requests_per_s"], 4)
                     fp32 = figures.get(f"{recipe}_c{concurrency}")
                     if precision == "int8" and fp32:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,13 @@ def run_cli(*args: str, timeout: int = 300, env: dict | None = None) -> subproce
     full_env = {**os.environ, "GLOG_v": "3", **(env or {})}
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env=full_env)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (for msrun's master port: tests run in parallel workers)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def tiny_args() -> list[str]:

@@ -31,10 +31,12 @@ def train_and_package(work: Path) -> dict:
     packaged = run_cli("-m", "wrn.cli", "package", "--config=demo", *MODEL, f"--checkpoint={checkpoint}",
                        f"--train_url={work / 'pkg'}")
     assert packaged.returncode == 0, packaged.stderr[-3000:]
+    package = json.loads(packaged.stdout.strip().splitlines()[-1])
     return {"work": work, "data": data, "checkpoint": checkpoint, "model_dir": work / "pkg" / "model",
+            "model_file": work / "pkg" / "model" / package["model_file"],
             "eval": json.loads(evaluated.stdout.strip().splitlines()[-1]),
             "summary": json.loads(trained.stdout.strip().splitlines()[-1]),
-            "package": json.loads(packaged.stdout.strip().splitlines()[-1])}
+            "package": package}
 
 
 def eval_set(data: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -47,14 +49,15 @@ def eval_set(data: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def eval_classes(model_file: Path, data: Path) -> list[int]:
     """The class local/eval.py --model counts for each eval image: arg-max of the exported model's logits on the
-    images normalised as its sidecar says (wrn.deploy.infer's own normalisation and runner)."""
-    from wrn.deploy.infer import data_of, normalised
+    images as its sidecar says it takes them (wrn.deploy.infer's own inputs and runner)."""
+    from wrn.deploy.infer import data_of, input_kind_of, model_inputs
     from wrn.deploy.runners import open_model, sidecar_of
 
-    values = data_of(sidecar_of(model_file))
+    sidecar = sidecar_of(model_file)
+    values = data_of(sidecar)
     runner = open_model(model_file)
     images, _ = eval_set(data)
-    tensors = normalised(images, values["mean"], values["std"])
+    tensors = model_inputs(images, values["mean"], values["std"], input_kind_of(sidecar))
     return [int(np.argmax(runner(tensors[i:i + 1])[0])) for i in range(len(tensors))]
 
 

@@ -6,13 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, make_cifar, tiny_args
+from conftest import ROOT, free_port, make_cifar, tiny_args
 
 
 def test_msrun_two_workers_train_data_parallel(tmp_path: Path):
     data = make_cifar(tmp_path / "data", train_sizes=(96,), eval_size=41)  # odd: uneven eval shards
     run = tmp_path / "run"
-    env = {**os.environ, "PYTHON": sys.executable, "LOG_DIR": str(tmp_path / "msrun_log"), "MASTER_PORT": "18231"}
+    env = {**os.environ, "PYTHON": sys.executable, "LOG_DIR": str(tmp_path / "msrun_log"),
+           "MASTER_PORT": str(free_port())}
     done = subprocess.run(["bash", "local/run_distribute_train.sh", "2", "--config=demo", f"--data_url={data}",
                            f"--train_url={run}", *tiny_args(), "--epochs=2", "--warmup_epochs=0"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, make_cifar, run_cli
+from conftest import ROOT, free_port, make_cifar, run_cli
 from wrn.config import load_config
 from wrn.errors import ConfigError
 
@@ -157,7 +157,7 @@ def test_distribute_gpu_script_runs_two_data_parallel_workers(tmp_path):
     data = make_cifar(tmp_path / "data", train_sizes=(128,))
     done = script("run_distribute_train_gpu.sh", str(data), str(seed_yaml(tmp_path / "s.yaml")), "exp4",
                   cwd=tmp_path, env={"DEVICE_NUM": "2", "LOG_DIR": str(tmp_path / "msrun_log"),
-                                     "MASTER_PORT": "8139"})
+                                     "MASTER_PORT": str(free_port())})
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((tmp_path / "runs" / "exp4" / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["epochs"] == 2

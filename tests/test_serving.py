@@ -54,16 +54,19 @@ def _upload(service, content: bytes, name: str = "image.png") -> dict:
 def test_package_holds_what_the_specification_lists(packaged):
     folder = packaged["model_dir"]
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    assert files == sorted(["config.json", "customize_service.py", "labels.json", "tmp.om", "wrn10_1_b1.onnx",
-                            "wrn10_1_b1.onnx.json"] + [f"wrn_serving/{h}" for h in HELPERS])
+    # a checkpoint is packaged as a raw model: uint8 NHWC pixels in, the recipe's normalisation in the graph
+    assert files == sorted(["config.json", "customize_service.py", "labels.json", "tmp.om", "wrn10_1_b1_raw.onnx",
+                            "wrn10_1_b1_raw.onnx.json"] + [f"wrn_serving/{h}" for h in HELPERS])
     assert [p.name for p in folder.parent.iterdir()] == ["model"]  # the folder ModelArts imports holds model/ only
     # every serving module but the template and the stand-in travels with the package
     serving = ROOT / "wrn" / "serving"
     assert set(HELPERS) == {p.name for p in serving.glob("*.py")} - {"customize_service.py"}
     assert (folder / "tmp.om").stat().st_size == 0
     assert json.loads((folder / "labels.json").read_text()) == list(DIGITS)  # the demo recipe's digits
-    sidecar = json.loads((folder / "wrn10_1_b1.onnx.json").read_text())
-    assert sidecar["input_shape"] == [1, 3, 32, 32] and sidecar["file_format"] == "ONNX"
+    sidecar = json.loads((folder / "wrn10_1_b1_raw.onnx.json").read_text())
+    assert sidecar["file_format"] == "ONNX" and packaged["package"]["input_kind"] == "raw"
+    assert (sidecar["input_shape"], sidecar["input_dtype"], sidecar["input_layout"]) == ([1, 32, 32, 3], "uint8",
+                                                                                          "NHWC")
 
 
 def test_config_json_fields(packaged):
@@ -88,7 +91,7 @@ def test_config_json_fields(packaged):
 
 def test_every_eval_image_as_png_gets_the_class_eval_counts(packaged, service):
     images, labels = eval_set(packaged["data"])
-    expected = eval_classes(packaged["model_dir"] / "wrn10_1_b1.onnx", packaged["data"])
+    expected = eval_classes(packaged["model_file"], packaged["data"])
     names = list(DIGITS)
     served = [names.index(_upload(service, image_file(image))["predicted_label"]) for image in images]
     assert served == expected
@@ -281,7 +284,7 @@ def test_ascend_target_packages_a_mindir_the_runtime_can_read(packaged, tmp_path
     config = json.loads((folder / "config.json").read_text())
     assert config["runtime"] == runtime and config["dependencies"][0]["packages"] == [
         {"package_name": "numpy"}, {"package_name": "Pillow"}]
-    assert (folder / "wrn10_1_b1.mindir").is_file()
+    assert (folder / "wrn10_1_b1_raw.mindir").is_file()
     mindir = load_package(folder).service  # MindSpore 2.8 runs it here, as the Ascend image's MindSpore would
     onnx = load_package(packaged["model_dir"]).service
     images, _ = eval_set(packaged["data"])
@@ -369,22 +372,24 @@ def test_decoding_variants_and_refusals():
         assert "'upload.png'" in str(caught.value) and words in str(caught.value), case
 
 
-def test_a_raw_model_is_served_the_decoded_pixels(packaged, service, tmp_path):
-    """A uint8 NHWC model (normalisation in the graph) packaged from its export answers as the float model does."""
-    raw = tmp_path / "raw" / "wrn10_1_raw.onnx"
-    raw.parent.mkdir()
-    made = run_cli("tests/rawmodel.py", str(packaged["checkpoint"]),
-                   str(packaged["model_dir"] / "wrn10_1_b1.onnx.json"), str(raw))
-    assert made.returncode == 0, made.stderr[-2000:]
-    done = run_cli("-m", "wrn.cli", "package", f"--checkpoint={raw}", f"--train_url={tmp_path / 'pkg'}")
+def test_a_normalised_package_answers_as_the_raw_default(packaged, service, tmp_path):
+    """--input normalised: a float32 NCHW model, the service normalising the decoded pixels as the recipe says,
+    answers as the default raw model (normalisation in the graph) does."""
+    done = run_cli("-m", "wrn.cli", "package", "--config=demo", *MODEL, f"--checkpoint={packaged['checkpoint']}",
+                   "--input=normalised", f"--train_url={tmp_path / 'pkg'}")
     assert done.returncode == 0, done.stderr[-2000:]
-    raw_service = load_package(tmp_path / "pkg" / "model").service
-    assert raw_service.classifier.runner.input_dtype == "uint8"
+    assert json.loads(done.stdout.strip().splitlines()[-1])["input_kind"] == "normalised"
+    float_service = load_package(tmp_path / "pkg" / "model").service
+    assert float_service.classifier.runner.input_dtype == "float32"
+    assert service.classifier.runner.input_dtype == "uint8"
     images, _ = eval_set(packaged["data"])
     for image in images[:20]:
-        a, b = _upload(raw_service, image_file(image)), _upload(service, image_file(image))
+        a, b = _upload(float_service, image_file(image)), _upload(service, image_file(image))
         assert a["predicted_label"] == b["predicted_label"]
         assert np.allclose([s for _, s in a["scores"]], [s for _, s in b["scores"]], atol=1e-5)
+    refused = run_cli("-m", "wrn.cli", "package", f"--checkpoint={packaged['model_file']}", "--input=normalised",
+                      f"--train_url={tmp_path / 'pkg2'}")
+    assert refused.returncode == 2 and "--input normalised does not apply to an existing export" in refused.stderr
 
 
 def test_concurrent_clients_each_get_their_own_answer(packaged, server):
@@ -409,7 +414,7 @@ def test_concurrent_clients_each_get_their_own_answer(packaged, server):
 
 
 def test_labels_file_names_the_classes(packaged, tmp_path):
-    onnx = packaged["model_dir"] / "wrn10_1_b1.onnx"  # an export with its sidecar: packaged again
+    onnx = packaged["model_file"]  # an export with its sidecar: packaged again
     names = [f"digit {d}" for d in range(10)]
     (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
     done = run_cli("-m", "wrn.cli", "package", f"--checkpoint={onnx}", f"--labels={tmp_path / 'names.txt'}",

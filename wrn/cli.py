@@ -543,15 +543,22 @@ def package_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runtime", default=None, help="config.json runtime (default: the documented inference "
                                                         "image of the target)")
     parser.add_argument("--labels", default=None, help="class names, one per line (default: the data set's)")
+    parser.add_argument("--input", choices=("raw", "normalised"), default=None, dest="input_kind",
+                        help="the exported model's input, for a checkpoint: raw (default; uint8 pixels, the "
+                             "normalisation inside the graph) or normalised (float32 NCHW, normalised by the service)")
     args, rest = parser.parse_known_args(argv)
     from wrn.deploy.package import EXPORT_SUFFIXES, build_package
 
     is_export = Path(args.checkpoint.rstrip("/")).suffix.lower() in EXPORT_SUFFIXES
     if is_export and rest:
         raise WrnError(f"config overrides {' '.join(rest)} do not apply to an existing export: its sidecar decides")
+    if is_export and args.input_kind:
+        raise WrnError(f"--input {args.input_kind} does not apply to an existing export: its sidecar decides "
+                       "(export with --input, or package the checkpoint)")
     cfg = None if is_export else _load_config(args.config, rest)
     print(json.dumps(build_package(args.checkpoint, args.train_url, cfg=cfg, target=args.target,
-                                   runtime=args.runtime, labels=args.labels), sort_keys=True))
+                                   runtime=args.runtime, labels=args.labels, input_kind=args.input_kind or "raw"),
+                     sort_keys=True))
     return 0
 
 

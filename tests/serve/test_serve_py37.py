@@ -82,7 +82,7 @@ def test_every_eval_image_as_png_gets_evals_class(packaged, server):
     assert server["started"]["engine"] == "ONNX Runtime 1.14.1"
     client = server["client"]
     images, labels = eval_set(packaged["data"])
-    expected = eval_classes(packaged["model_dir"] / "wrn10_1_b1.onnx", packaged["data"])
+    expected = eval_classes(packaged["model_file"], packaged["data"])
     names = json.loads((packaged["model_dir"] / "labels.json").read_text())
     served = []
     for index, image in enumerate(images):
@@ -132,24 +132,23 @@ def test_bad_uploads_get_4xx_json_and_the_server_lives_on(packaged, server):
     assert client.request("GET", "/health")[0] == 200
 
 
-def test_a_raw_model_is_served_on_python_3_7_as_the_float_one(packaged, server, tmp_path):
-    """A uint8 NHWC model (tests/rawmodel.py until `export --input raw` is merged) through ONNX Runtime 1.14.1."""
-    raw = tmp_path / "wrn10_1_raw.onnx"
-    made = run_cli("tests/rawmodel.py", str(packaged["checkpoint"]),
-                   str(packaged["model_dir"] / "wrn10_1_b1.onnx.json"), str(raw))
-    assert made.returncode == 0, made.stderr[-2000:]
-    done = run_cli("-m", "wrn.cli", "package", f"--checkpoint={raw}", f"--train_url={tmp_path / 'pkg'}")
+def test_a_normalised_model_is_served_on_python_3_7_as_the_raw_default(packaged, server, tmp_path):
+    """The default package holds a raw model (uint8 NHWC, normalisation in the graph); `--input normalised` a float
+    one that the service normalises: through ONNX Runtime 1.14.1 both answer alike."""
+    done = run_cli("-m", "wrn.cli", "package", "--config=demo", *MODEL, f"--checkpoint={packaged['checkpoint']}",
+                   "--input=normalised", f"--train_url={tmp_path / 'pkg'}")
     assert done.returncode == 0, done.stderr[-2000:]
-    raw_server = start_server(tmp_path / "pkg" / "model")
+    assert packaged["package"]["input_kind"] == "raw"
+    float_server = start_server(tmp_path / "pkg" / "model")
     try:
         images, _ = eval_set(packaged["data"])
         for index, image in enumerate(images[:20]):
-            status, answer = raw_server["client"].upload(image_file(image), f"eval_{index}.png")
+            status, answer = float_server["client"].upload(image_file(image), f"eval_{index}.png")
             expected = server["client"].upload(image_file(image), f"eval_{index}.png")[1]
             assert status == 200 and answer["predicted_label"] == expected["predicted_label"], index
             assert np.allclose([s for _, s in answer["scores"]], [s for _, s in expected["scores"]], atol=1e-5)
     finally:
-        stop_server(raw_server)
+        stop_server(float_server)
 
 
 def test_an_int8_model_is_served_on_python_3_7_as_eval_counts_it(packaged, tmp_path):

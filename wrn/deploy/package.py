@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from wrn.deploy.rawinput import RAW
 from wrn.errors import WrnError
 from wrn.serving import classes
 from wrn.serving.response import RESPONSE_SCHEMA
@@ -143,10 +144,12 @@ def _installed(distribution: str) -> str:
 
 
 def build_package(source: str, train_url: str, *, cfg=None, target: str | None = None, runtime: str | None = None,
-                  labels: str | None = None, scratch: str | None = None) -> dict:
+                  labels: str | None = None, scratch: str | None = None, input_kind: str = RAW) -> dict:
     """Write `train_url`/model/ from `source`: a checkpoint (exported here: ONNX batch 1 for cpu, MINDIR for
-    ascend; `cfg` names its recipe) or an existing .onnx/.mindir export with its sidecar (copied). Local or obs://
-    on both sides, through the run directory layer (each file written whole, then uploaded)."""
+    ascend; `cfg` names its recipe; `input_kind` raw by default, so the graph holds the recipe's normalisation and
+    the service hands it the decoded pixels) or an existing .onnx/.mindir export with its sidecar (copied, its
+    input as exported). Local or obs:// on both sides, through the run directory layer (each file written whole,
+    then uploaded)."""
     from wrn.platform.staging import StagingOptions, stage_checkpoint
     from wrn.run.rundir import open_run
 
@@ -169,7 +172,8 @@ def build_package(source: str, train_url: str, *, cfg=None, target: str | None =
             check_runtime(target, runtime, {"mindspore": _installed("mindspore")}, source)
             from wrn.deploy.export import export
 
-            exported = export(cfg, source, file_format, 1, str(Path(work) / "export"), scratch=scratch)
+            exported = export(cfg, source, file_format, 1, str(Path(work) / "export"), scratch=scratch,
+                              input_kind=input_kind)
             model_file = Path(work) / "export" / Path(exported["path"]).name
             sidecar_file = model_file.with_name(model_file.name + ".json")
         try:
@@ -202,6 +206,7 @@ def build_package(source: str, train_url: str, *, cfg=None, target: str | None =
             location = run.location("model")
     log.info("model package %s: %s", location, ", ".join(files))
     return {"package": location, "target": target, "model_file": model_name, "file_format": file_format,
+            "input_kind": "raw" if sidecar.get("input_dtype") == "uint8" else "normalised",
             "runtime": runtime, "accuracy": accuracy, "classes": len(names), "files": files,
             "source": source}
 
