@@ -135,3 +135,13 @@ def test_the_modelzoo_export_command_quantizes_too(trained, tmp_path):
     sidecar = json.loads((tmp_path / "wrn_int8.onnx.json").read_text())
     assert sidecar["quantization"]["top1_drop_points"] <= 0.5
     assert last_json(done)["int8"]["input_shape"] == [1, 3, 32, 32] and (tmp_path / "wrn_int8.onnx").is_file()
+
+
+def test_on_modelarts_a_data_url_without_quantize_is_noted_and_ignored(trained, tmp_path):
+    # ModelArts passes --data_url itself to a job that has a data input; locally the same flag is refused above.
+    data, checkpoint = trained
+    done = export(checkpoint, tmp_path / "out", "--file_format=ONNX", f"--data_url={data}",
+                  script="modelarts/export.py")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"ignoring --data_url={data}: read only with --quantize int8" in done.stdout
+    assert (tmp_path / "out" / "wrn10_1_b4.onnx").is_file() and not list((tmp_path / "out").glob("*int8*"))

@@ -208,12 +208,16 @@ def _add_quantize(parser: argparse.ArgumentParser) -> None:
                        help="QDQ (default: ONNX Runtime's recommended CPU format) or QOperator")
 
 
-def _int8_request(args):
-    """The export's INT8 request, or None; --int8_* / --data_url without --quantize would silently do nothing."""
+def _int8_request(args, platform: bool = False):
+    """The export's INT8 request, or None. --data_url without --quantize would silently do nothing: refused, except
+    on ModelArts, where the platform itself passes --data_url to a job that has a data input (noted, ignored)."""
     from wrn.deploy.quantize import QuantizeOptions, QuantizeRequest
 
     if args.quantize is None:
         if args.data_url is not None:
+            if platform:
+                print(f"ignoring --data_url={args.data_url}: read only with --quantize int8", flush=True)
+                return None
             raise WrnError("--data_url is read only with --quantize int8 (calibration and the accuracy check)")
         return None
     return QuantizeRequest(args.data_url or "", args.quantize, QuantizeOptions(
@@ -230,7 +234,7 @@ def export_main(argv: Sequence[str] | None = None, prog: str = "export.py", plat
     from wrn.deploy.export import export
 
     print(json.dumps(export(cfg, args.checkpoint, args.file_format, args.batch_size, args.train_url,
-                            input_kind=args.input_kind, int8=_int8_request(args)), sort_keys=True))
+                            input_kind=args.input_kind, int8=_int8_request(args, platform)), sort_keys=True))
     return 0
 
 
