@@ -6,8 +6,13 @@ own process of the same interpreter, alternating rounds, medians. Beside wall-cl
 CPU time its serving process spent per request (user + system, all threads): on a shared machine latency includes
 waiting for a core, CPU time does not, so `cpu_overhead` (service CPU ms / bare CPU ms - 1) stays readable there.
 
+The INT8 model (`export --quantize int8`, calibrated on generated images as in bench/infer.py) is packaged and
+measured beside the FP32 one, the precisions alternating within each round: `int8_vs_fp32` is the ratio of their
+service requests/s.
+
 usage: python bench/serve.py [--models wrn16_4,wrn28_10] [--concurrency 1,8] [--seconds 5] [--rounds 2]
-       [--python .venv-serve/bin/python]   (last line: JSON; the models are random-init checkpoints, packaged)
+       [--precisions fp32,int8] [--python .venv-serve/bin/python]
+       (last line: JSON; the models are random-init checkpoints, packaged)
 """
 
 from __future__ import annotations
@@ -35,18 +40,33 @@ os.environ.setdefault("GLOG_v", "3")
 SIDES = ("bare", "pipeline", "service")
 
 
-def packaged(recipe: str, work: Path) -> Path:
-    """A random-init checkpoint of `recipe` in a CPU model package (`wrn.cli package`'s own code)."""
+def packaged(recipe: str, work: Path, precisions: list[str]) -> dict[str, Path]:
+    """A random-init checkpoint of `recipe` in CPU model packages (`wrn.cli package`'s own code): FP32 from the
+    checkpoint, INT8 from its `export --quantize int8`."""
+    from bench.infer import calibration_data
     from wrn.config import load_config
+    from wrn.deploy.export import export
     from wrn.deploy.package import build_package
+    from wrn.deploy.quantize import QuantizeOptions, QuantizeRequest
     from wrn.run import checkpoint as ckpt
     from wrn.run.build import build_network, setup_runtime
 
     cfg = load_config(recipe)
     setup_runtime(cfg)
     ckpt.save(work / "random.ckpt", build_network(cfg))
-    build_package(str(work / "random.ckpt"), str(work / "pkg"), cfg=cfg, target="cpu")
-    return work / "pkg" / "model"
+    folders = {}
+    if "fp32" in precisions:
+        build_package(str(work / "random.ckpt"), str(work / "pkg"), cfg=cfg, target="cpu")
+        folders["fp32"] = work / "pkg" / "model"
+    if "int8" in precisions:
+        request = QuantizeRequest(str(calibration_data(work / "data")), options=QuantizeOptions(
+            calibration_images=256, tolerance_points=100.0))  # a random network has no accuracy to keep
+        # the same input kind as the checkpoint's package (raw pixels in, normalised in the graph)
+        int8 = export(cfg, str(work / "random.ckpt"), "ONNX", 1, str(work / "export"), input_kind="raw",
+                      int8=request)["int8"]["path"]
+        build_package(int8, str(work / "pkg_int8"))
+        folders["int8"] = work / "pkg_int8" / "model"
+    return folders
 
 
 def png_upload() -> bytes:
@@ -182,6 +202,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--python", default=sys.executable, help="interpreter of both sides (e.g. .venv-serve's)")
+    parser.add_argument("--precisions", default="fp32,int8")
     parser.add_argument("--child", default="")
     parser.add_argument("--model_dir", default="")
     args = parser.parse_args()
@@ -194,24 +215,37 @@ def main() -> int:
         print(json.dumps(side))
         return 0
     figures = {}
+    precisions = args.precisions.split(",")
     for recipe in args.models.split(","):
         with tempfile.TemporaryDirectory(prefix="wrn-bench-serve-") as work:
-            model_dir = packaged(recipe, Path(work))
+            model_dirs = packaged(recipe, Path(work), precisions)
             for concurrency in (int(c) for c in args.concurrency.split(",")):
-                samples: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
+                samples = {p: {side: {} for side in SIDES} for p in precisions}
+                load = [os.getloadavg()[0]]
                 for _ in range(args.rounds):
-                    for side in SIDES:
-                        for key, value in child(side, model_dir, concurrency, args.seconds, args.python).items():
-                            samples[side].setdefault(key, []).append(value)
-                row = {f"{side}_{key}": round(statistics.median(values), 3)
-                       for side, values_by_key in samples.items() for key, values in values_by_key.items()
-                       if key != "requests"}
-                row["overhead_p50"] = round(row["service_p50_ms"] / row["bare_p50_ms"] - 1, 4)
-                row["decode_overhead_p50"] = round(row["pipeline_p50_ms"] / row["bare_p50_ms"] - 1, 4)
-                row["cpu_overhead"] = round(row["service_cpu_ms_per_request"] / row["bare_cpu_ms_per_request"] - 1, 4)
-                row["throughput_ratio"] = round(row["service_requests_per_s"] / row["bare_requests_per_s"], 4)
-                figures[f"{recipe}_c{concurrency}"] = row
-                print(f"{recipe} concurrency {concurrency}: {json.dumps(row)}", flush=True)
+                    for precision in precisions:
+                        for side in SIDES:
+                            for key, value in child(side, model_dirs[precision], concurrency, args.seconds,
+                                                    args.python).items():
+                                samples[precision][side].setdefault(key, []).append(value)
+                load.append(os.getloadavg()[0])
+                for precision in precisions:
+                    row = {f"{side}_{key}": round(statistics.median(values), 3)
+                           for side, values_by_key in samples[precision].items()
+                           for key, values in values_by_key.items() if key != "requests"}
+                    row["overhead_p50"] = round(row["service_p50_ms"] / row["bare_p50_ms"] - 1, 4)
+                    row["decode_overhead_p50"] = round(row["pipeline_p50_ms"] / row["bare_p50_ms"] - 1, 4)
+                    row["cpu_overhead"] = round(row["service_cpu_ms_per_request"] / row["bare_cpu_ms_per_request"] - 1,
+                                                4)
+                    row["throughput_ratio"] = round(row["service_requests_per_s"] / row["bare_requests_per_s"], 4)
+                    fp32 = figures.get(f"{recipe}_c{concurrency}")
+                    if precision == "int8" and fp32:
+                        row["int8_vs_fp32"] = round(row["service_requests_per_s"] / fp32["service_requests_per_s"],
+                                                    3)
+                    row["load_average"] = [round(v, 2) for v in load]
+                    name = f"{recipe}_c{concurrency}" + ("" if precision == "fp32" else f"_{precision}")
+                    figures[name] = row
+                    print(f"{recipe} {precision} concurrency {concurrency}: {json.dumps(row)}", flush=True)
     print(json.dumps({"benchmark": "serve", "rounds": args.rounds, "python": args.python, "results": figures}))
     return 0
 

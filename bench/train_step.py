@@ -2,9 +2,12 @@
 
 Each measurement runs in its own process (clean peak RSS), MindSpore and PyTorch alternate, and medians are taken
 over --steps steps after --warmup warm-up steps. MindSpore's first step (graph compilation) is reported apart.
-speed_ratio = PyTorch step time / MindSpore step time (above 1: MindSpore is faster).
+speed_ratio = PyTorch step time / MindSpore step time (above 1: MindSpore is faster); rss_ratio = MindSpore peak
+RSS / PyTorch peak RSS. The `onestepcell` framework is MindSpore's own `nn.TrainOneStepCell` on the same network, loss
+and optimizer (the step before the package's TrainStep): rss_vs_onestepcell = TrainStep peak / its peak.
 
 usage: python bench/train_step.py [--models wrn16_4,wrn28_10,wrn40_10] [--steps 10] [--warmup 3] [--rounds 1]
+       [--frameworks mindspore,onestepcell,pytorch]
 PyTorch: pip install torch==2.13.0 (benchmark only). The last line is one JSON object.
 """
 
@@ -28,7 +31,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def mindspore_steps(recipe: str, batch: int, steps: int, warmup: int, overrides: dict) -> dict:
+def mindspore_steps(recipe: str, batch: int, steps: int, warmup: int, overrides: dict,
+                    onestepcell: bool = False) -> dict:
     import numpy as np
 
     os.environ.setdefault("GLOG_v", "3")
@@ -42,21 +46,32 @@ def mindspore_steps(recipe: str, batch: int, steps: int, warmup: int, overrides:
     trainer = build_trainer(cfg, steps + warmup + 1, setup_runtime(cfg))
     net = trainer.net
     cell = trainer.step
+    if onestepcell:  # the same loss network and optimizer in MindSpore's plain cell
+        cell = ms.nn.TrainOneStepCell(trainer.step.network, trainer.step.optimizer)
+        del trainer
     cell.set_train(True)
     rng = np.random.default_rng(0)
     images = ms.Tensor(rng.normal(size=(batch, 3, 32, 32)).astype(np.float32))
     labels = ms.Tensor(rng.integers(0, 10, batch).astype(np.int32))
     start = time.perf_counter()
-    cell(images, labels)[0].asnumpy()
+    _loss_of(cell(images, labels)).asnumpy()
     compile_s = time.perf_counter() - start
     times = []
     for i in range(warmup + steps):
         start = time.perf_counter()
-        cell(images, labels)[0].asnumpy()
+        _loss_of(cell(images, labels)).asnumpy()
         if i >= warmup:
             times.append(time.perf_counter() - start)
     return {"median_s": statistics.median(times), "compile_s": compile_s, "parameters": count_trainable_parameters(net),
             "peak_rss_mb": peak_rss_mb(), "mindspore": ms.__version__}
+
+
+def _loss_of(output):
+    return output[0] if isinstance(output, tuple) else output  # TrainStep gives (loss, scale), TrainOneStepCell loss
+
+
+def onestepcell_steps(recipe: str, batch: int, steps: int, warmup: int, overrides: dict) -> dict:
+    return mindspore_steps(recipe, batch, steps, warmup, overrides, onestepcell=True)
 
 
 def pytorch_steps(recipe: str, batch: int, steps: int, warmup: int, overrides: dict) -> dict:
@@ -92,7 +107,7 @@ def pytorch_steps(recipe: str, batch: int, steps: int, warmup: int, overrides: d
 
 
 def child(args) -> int:
-    work = {"mindspore": mindspore_steps, "pytorch": pytorch_steps}[args.child]
+    work = {"mindspore": mindspore_steps, "onestepcell": onestepcell_steps, "pytorch": pytorch_steps}[args.child]
     print(json.dumps(work(args.model, args.batch, args.steps, args.warmup, json.loads(args.overrides))))
     return 0
 
@@ -141,10 +156,13 @@ def main() -> int:
             row[f"{framework}_parameters"] = results[0]["parameters"]
         if "mindspore" in runs:
             row["mindspore_compile_s"] = round(statistics.median(r["compile_s"] for r in runs["mindspore"]), 2)
-        if len(runs) == 2:
+        if "mindspore" in runs and "pytorch" in runs:
             assert row["mindspore_parameters"] == row["pytorch_parameters"], "the two networks differ"
             row["speed_ratio"] = round(row["pytorch_median_s"] / row["mindspore_median_s"], 3)
             row["rss_ratio"] = round(row["mindspore_peak_rss_mb"] / row["pytorch_peak_rss_mb"], 3)
+        if "mindspore" in runs and "onestepcell" in runs:
+            row["rss_vs_onestepcell"] = round(row["mindspore_peak_rss_mb"] / row["onestepcell_peak_rss_mb"], 3)
+        row["load_average"] = round(os.getloadavg()[0], 2)
         figures[model] = row
         print(model, json.dumps(row), flush=True)
     print(json.dumps({"benchmark": "train_step", "overrides": json.loads(args.overrides), "models": figures}))

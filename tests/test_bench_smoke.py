@@ -22,3 +22,20 @@ def test_benchmark_runs_and_ends_with_json(script, args):
     assert done.returncode == 0, done.stderr[-2000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["benchmark"] == script.split("/")[1][:-3]
+
+
+def test_the_memory_guard_passes_its_record_and_fails_a_shrunken_one(tmp_path):
+    baseline = tmp_path / "baseline.json"
+    args = ["bench/memory_regression.py", "--models", "demo", "--batch", "8", "--steps", "1", "--baseline",
+            str(baseline)]
+    recorded = run_cli(*args, "--record", timeout=300)
+    assert recorded.returncode == 0, recorded.stderr[-2000:]
+    (key, entry), = json.loads(baseline.read_text()).items()
+    assert key == "demo_b8_mindspore2.8.0" and entry["peak_rss_mb"] > 0
+    again = run_cli(*args, timeout=300)
+    assert again.returncode == 0 and json.loads(again.stdout.strip().splitlines()[-1])["results"][key]["verdict"] == \
+        "OK", again.stdout[-2000:]
+    baseline.write_text(json.dumps({key: {"peak_rss_mb": entry["peak_rss_mb"] // 2, "date": entry["date"]}}))
+    grown = run_cli(*args, timeout=300)
+    assert grown.returncode == 1 and "GREW" in grown.stdout
+    assert run_cli(*args[:-1], str(tmp_path / "none.json"), timeout=300).returncode == 1  # no record: no pass

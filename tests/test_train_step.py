@@ -41,14 +41,15 @@ def batch(size: int, seed: int = 0):
 
 
 def make_step(*, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 5e-4, accumulation_steps: int = 1,
-              clip_grad_norm: float = 0.0, ema_decay: float = 0.0, seed: int = 3) -> tuple[WideResNet, TrainStep]:
+              clip_grad_norm: float = 0.0, ema_decay: float = 0.0, seed: int = 3, loss_scale: float = 1.0,
+              scaled_gradients: bool = True) -> tuple[WideResNet, TrainStep]:
     ms.set_seed(seed)
     net = WideResNet(10, 1)
     optimizer = create_optimizer(net, np.full(100, lr, np.float32), momentum=momentum, nesterov=False,
                                  weight_decay=weight_decay)
-    step = TrainStep(LossOf(net, create_loss(label_smoothing=0.0)), optimizer, loss_scale=1.0, dynamic_scale=False,
-                     accumulation_steps=accumulation_steps, clip_grad_norm=clip_grad_norm,
-                     ema=WeightEma(net, ema_decay) if ema_decay else None)
+    step = TrainStep(LossOf(net, create_loss(label_smoothing=0.0)), optimizer, loss_scale=loss_scale,
+                     dynamic_scale=False, accumulation_steps=accumulation_steps, clip_grad_norm=clip_grad_norm,
+                     ema=WeightEma(net, ema_decay) if ema_decay else None, scaled_gradients=scaled_gradients)
     step.set_train()
     return net, step
 
@@ -188,6 +189,22 @@ def test_accumulation_counts_optimizer_steps(tiny_data, tiny_cfg, tmp_path):
 
 
 # ---- loss scale -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("accumulation_steps", [1, 2])
+def test_a_float32_step_without_gradient_scaling_updates_the_weights_as_the_scaled_one(accumulation_steps):
+    # AMP O0 builds the step with scaled_gradients=False (no unscaling pass, one gradient copy less): a power-of-two
+    # scale multiplies and divides float32 gradients exactly, so both steps must give the same weights.
+    results = []
+    for scaled in (True, False):
+        net, step = make_step(loss_scale=32.0, scaled_gradients=scaled, accumulation_steps=accumulation_steps)
+        for seed in range(4):
+            loss, scale = step(*batch(16, seed))
+        results.append((weights(net), float(loss.asnumpy()), float(scale.asnumpy())))
+    (scaled_weights, scaled_loss, scaled_scale), (plain_weights, plain_loss, plain_scale) = results
+    assert scaled_loss == plain_loss and scaled_scale == plain_scale == 32.0
+    for name, value in scaled_weights.items():
+        np.testing.assert_allclose(plain_weights[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
+
 
 def test_a_dynamic_scale_counts_its_overflows_and_a_fixed_one_stops(tiny_data, tiny_cfg, tmp_path):
     # A float16 network (AMP O2 runs on CPU too) with an initial scale of 2^24: the scaled gradients overflow float16

@@ -225,7 +225,38 @@ def _export_parser(prog: str) -> argparse.ArgumentParser:
                     "normalised (default): the model takes the recipe-normalised float32 NCHW batch, and an ATC AIPP "
                     "config (<stem>.aipp.cfg) is written beside it; raw: the model takes uint8 NHWC pixels "
                     "[B,32,32,3] as decoded from an image file, normalised inside its graph (file stem ..._raw)")
+    _add_quantize(parser)
     return parser
+
+
+def _add_quantize(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("INT8 model for CPU serving (ONNX only; pip install -e '.[onnx]')")
+    group.add_argument("--quantize", choices=("int8",), default=None,
+                       help="also write <stem>_int8.onnx: statically quantized by ONNX Runtime, calibrated on "
+                            "training images of --data_url, kept only if its top-1 on the eval split is within "
+                            "--int8_tolerance points of the FP32 model's (both in its sidecar)")
+    group.add_argument("--data_url", type=location, default=None, help="the run's data folder (local or obs://)")
+    group.add_argument("--int8_calibration_images", type=int, default=300, help="training images to calibrate on (300)")
+    group.add_argument("--int8_tolerance", type=float, default=0.5,
+                       help="largest accepted top-1 drop vs FP32, in percentage points (0.5)")
+    group.add_argument("--int8_format", choices=("QDQ", "QOperator"), default="QDQ",
+                       help="QDQ (default: ONNX Runtime's recommended CPU format) or QOperator")
+
+
+def _int8_request(args, platform: bool = False):
+    """The export's INT8 request, or None. --data_url without --quantize would silently do nothing: refused, except
+    on ModelArts, where the platform itself passes --data_url to a job that has a data input (noted, ignored)."""
+    from wrn.deploy.quantize import QuantizeOptions, QuantizeRequest
+
+    if args.quantize is None:
+        if args.data_url is not None:
+            if platform:
+                print(f"ignoring --data_url={args.data_url}: read only with --quantize int8", flush=True)
+                return None
+            raise WrnError("--data_url is read only with --quantize int8 (calibration and the accuracy check)")
+        return None
+    return QuantizeRequest(args.data_url or "", args.quantize, QuantizeOptions(
+        args.int8_calibration_images, args.int8_tolerance, args.int8_format))
 
 
 def _add_input_kind(parser: argparse.ArgumentParser, default: str | None, help_text: str) -> None:
@@ -238,7 +269,7 @@ def export_main(argv: Sequence[str] | None = None, prog: str = "export.py", plat
     from wrn.deploy.export import export
 
     print(json.dumps(export(cfg, args.checkpoint, args.file_format, args.batch_size, args.train_url,
-                            input_kind=args.input_kind), sort_keys=True))
+                            input_kind=args.input_kind, int8=_int8_request(args, platform)), sort_keys=True))
     return 0
 
 
@@ -253,6 +284,7 @@ def modelzoo_export_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", default="wrn40_10")
     parser.add_argument("--batch_size", type=int, default=1)
     _add_input_kind(parser, "normalised", "normalised (default) or raw (uint8 NHWC pixels in, normalised in the graph)")
+    _add_quantize(parser)
     args, rest = parser.parse_known_args(argv)
     if args.device_id is not None:
         os.environ["DEVICE_ID"] = str(args.device_id)
@@ -261,7 +293,7 @@ def modelzoo_export_main(argv: Sequence[str] | None = None) -> int:
 
     target = Path(args.file_name)
     result = export(cfg, args.ckpt_file, args.file_format, args.batch_size, str(target.parent), file_stem=target.name,
-                    input_kind=args.input_kind)
+                    input_kind=args.input_kind, int8=_int8_request(args))
     print(json.dumps(result, sort_keys=True))
     return 0
 

@@ -149,3 +149,35 @@ def test_a_normalised_model_is_served_on_python_3_7_as_the_raw_default(packaged,
             assert np.allclose([s for _, s in answer["scores"]], [s for _, s in expected["scores"]], atol=1e-5)
     finally:
         stop_server(float_server)
+
+
+def test_an_int8_model_is_served_on_python_3_7_as_eval_counts_it(packaged, tmp_path):
+    """export --quantize int8 (ONNX Runtime 1.32's tooling here) packaged and served by ONNX Runtime 1.14.1: each
+    answer is the class local/eval.py --model counts with the INT8 model, up to rounding differences between the two
+    runtimes' integer kernels (at most 2 of the eval images)."""
+    pytest.importorskip("onnx", reason="export --quantize needs the [onnx] extra")
+    done = run_cli("local/export.py", "--config=demo", *MODEL, f"--checkpoint={packaged['checkpoint']}",
+                   "--file_format=ONNX", "--batch_size=1", f"--train_url={tmp_path / 'export'}", "--quantize=int8",
+                   f"--data_url={packaged['data']}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    int8 = tmp_path / "export" / "wrn10_1_b1_int8.onnx"
+    assert run_cli("-m", "wrn.cli", "package", f"--checkpoint={int8}", f"--train_url={tmp_path / 'pkg'}"
+                   ).returncode == 0
+    expected = eval_classes(int8, packaged["data"])
+    int8_server = start_server(tmp_path / "pkg" / "model")
+    try:
+        assert int8_server["started"]["engine"] == "ONNX Runtime 1.14.1"
+        images, labels = eval_set(packaged["data"])
+        answers = []
+        for index, image in enumerate(images):
+            status, answer = int8_server["client"].upload(image_file(image), f"eval_{index}.png")
+            assert status == 200, answer
+            answers.append(answer["predicted_label"])
+    finally:
+        stop_server(int8_server)
+    names = json.loads((tmp_path / "pkg" / "model" / "labels.json").read_text())
+    served = [names.index(a) for a in answers]
+    assert sum(s != e for s, e in zip(served, expected)) <= 2
+    sidecar = json.loads((tmp_path / "pkg" / "model" / "wrn10_1_b1_int8.onnx.json").read_text())
+    served_top1 = float(np.mean(np.asarray(served) == labels))
+    assert abs(served_top1 - sidecar["quantization"]["top1_int8"]) <= 2 / len(labels)

@@ -12,6 +12,7 @@ import numpy as np
 from wrn import signals
 from wrn.config import Config
 from wrn.deploy.rawinput import RAW, check_input_kind, input_spec, normalisation_record, normalised
+from wrn.deploy.quantize import QuantizeRequest
 from wrn.errors import WrnError
 
 log = logging.getLogger("wrn")
@@ -55,14 +56,17 @@ def default_stem(cfg: Config, batch_size: int, input_kind: str = "normalised") -
 
 
 def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, train_url: str,
-           scratch: str | None = None, file_stem: str | None = None, input_kind: str = "normalised") -> dict:
+           scratch: str | None = None, file_stem: str | None = None, input_kind: str = "normalised",
+           int8: QuantizeRequest | None = None) -> dict:
     """Write `checkpoint`'s network as `file_format` (batch `batch_size`) with a JSON sidecar into train_url, named
     `file_stem` + the format's suffix (default `default_stem`).
 
     input_kind "normalised" (the default): the model takes the normalised float32 NCHW batch, and an ATC AIPP
     config (`<stem>.aipp.cfg`, see `wrn.deploy.aipp`) is written beside it. "raw": the model takes uint8 NHWC pixels
     as decoded from an image file [B, 32, 32, 3]; the cast, / 255, the recipe's (x - mean) / std and the NHWC -> NCHW
-    transpose are inside the exported graph."""
+    transpose are inside the exported graph.
+
+    `int8` (an ONNX export only): also an INT8 model of it, checked on `int8.data_url` (`wrn.deploy.quantize`)."""
     from wrn.platform import runtime
 
     if batch_size < 1:
@@ -70,6 +74,8 @@ def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, trai
     input_kind = check_input_kind(input_kind)
     target = runtime.available_device() if cfg.device_target == "auto" else cfg.device_target
     fmt = check_format(file_format, target)
+    if int8 is not None:
+        int8.check(fmt)
 
     import mindspore as ms
 
@@ -129,7 +135,10 @@ def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, trai
         sidecar_path = run.write_json(final.with_name(final.name + ".json"), sidecar)
         log.info("exported %s (%s, %s input, max |difference| vs checkpoint %s)", run.location(final.name), fmt,
                  input_kind, difference)
-        return {**sidecar, "path": run.location(final.name), "sidecar": run.location(sidecar_path.name)}
+        result = {**sidecar, "path": run.location(final.name), "sidecar": run.location(sidecar_path.name)}
+        if int8 is not None:
+            result["int8"] = int8.write(run, final, sidecar, topology.local_rank, options)
+        return result
 
 
 def _verify(fmt: str, path: Path, batch: np.ndarray, expected: np.ndarray) -> tuple[float | None, str | None]:

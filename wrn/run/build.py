@@ -110,7 +110,8 @@ def build_trainer(cfg: Config, steps_per_epoch: int, topology: runtime.Topology)
     step = TrainStep(LossOf(computed, create_loss(label_smoothing=cfg.label_smoothing)), optimizer,
                      loss_scale=cfg.loss_scale, dynamic_scale=cfg.loss_scale_type == "dynamic",
                      accumulation_steps=cfg.accumulation_steps, clip_grad_norm=cfg.clip_grad_norm,
-                     ema=WeightEma(net, cfg.ema_decay) if cfg.ema_decay > 0 else None)
+                     ema=WeightEma(net, cfg.ema_decay) if cfg.ema_decay > 0 else None,
+                     scaled_gradients=level != "O0")
     step.set_train()
     return Trainer(net=net, step=step, model=Model(step), lrs=lrs)
 
