@@ -13,6 +13,11 @@ import pytest
 
 os.environ.setdefault("GLOG_v", "3")
 
+from wrn.pbcompat import prefer_mindspore_protobuf  # noqa: E402
+
+# Tests import tensorboard's reader and onnx in this process too, in any order across a worker's files.
+prefer_mindspore_protobuf()
+
 from wrn.config import load_config  # noqa: E402
 from wrn.core.data import FORMATS, write_records  # noqa: E402
 

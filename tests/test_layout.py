@@ -1,6 +1,8 @@
 """The package layers of docs/ARCHITECTURE.md: a module imports only from its own layer or the ones below."""
 
 import ast
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +20,8 @@ def layer_of(module: str) -> str:
         return ""
     if parts[1] in LAYERS:
         return parts[1]
-    return "base" if parts[1] in ("__init__", "errors", "faults", "fileio", "values", "signals", "modelzoo", "config", "configs") else parts[1]
+    return "base" if parts[1] in ("__init__", "errors", "faults", "fileio", "values", "signals", "modelzoo", "config", "configs",
+                                            "pbcompat") else parts[1]
 
 
 def imports_of(path: Path) -> set[str]:
@@ -83,3 +86,14 @@ def test_mindspore_is_imported_only_inside_the_mindir_runner():
                      for alias in getattr(node, "names", [])} | {
             (node.module or "").split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom)}
         assert "mindspore" not in top_level and "onnxruntime" not in top_level, path
+
+
+def test_mindspore_loads_after_the_packages_onnx_and_tensorboard_imports():
+    """onnx and tensorboard import protobuf; imported first they used to leave MindSpore unloadable (an abort)."""
+    script = ("from wrn.pbcompat import prefer_mindspore_protobuf; prefer_mindspore_protobuf(); import onnx; "
+              "from tensorboard.summary.writer.event_file_writer import EventFileWriter; import mindspore; "
+              "print('loaded', mindspore.__version__)")
+    env = {k: v for k, v in os.environ.items() if k != "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=WRN.parent, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "loaded" in done.stdout, done.stderr[-2000:]

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from wrn.errors import WrnError
+from wrn.pbcompat import prefer_mindspore_protobuf
 
 log = logging.getLogger("wrn")
 
@@ -77,6 +78,7 @@ class QuantizeRequest:
             raise QuantizeError(f"quantize {self.quantize} calibrates on training images and checks top-1 on the "
                                 "eval split: give --data_url (the run's data folder)")
         self.options.checked()
+        prefer_mindspore_protobuf()
         try:
             import onnx  # noqa: F401
             import onnxruntime.quantization  # noqa: F401
@@ -140,6 +142,7 @@ def quantize_onnx(fp32: Path, out: Path, batches: list[np.ndarray], options: Qua
     graph optimisations: constant folding, Conv+BatchNorm fusion). BatchNormalization nodes that follow a residual
     sum (WRN's pre-activation) have no convolution to fold into and stay float: quantizing their per-channel scale
     along the weights' axis is not defined."""
+    prefer_mindspore_protobuf()
     import onnx
     import onnxruntime
     from onnx import version_converter

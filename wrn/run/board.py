@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mindspore.train import Callback
 
+from wrn.pbcompat import prefer_mindspore_protobuf
 from wrn.run.callbacks import StepLogger, loss_value
 from wrn.run.rundir import RunDir
 
@@ -33,6 +34,7 @@ class EventWriter:
     """One event file of this launch in <run dir>/tensorboard/."""
 
     def __init__(self, run: RunDir, resumed_step: int) -> None:
+        prefer_mindspore_protobuf()
         from tensorboard.compat.proto.event_pb2 import Event, SessionLog
         from tensorboard.compat.proto.summary_pb2 import Summary
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
