@@ -103,15 +103,27 @@ _CHOICES = {
 }
 
 
+# The keys that shape the network's weights: a checkpoint fits a config only when these agree.
+ARCHITECTURE_KEYS = ("depth", "widen_factor", "num_classes")
+# Keys that describe the machine a run used, not its recipe: a config read from a checkpoint leaves them at their
+# defaults (a checkpoint trained on 8 Ascend cards is evaluated on a 2-core laptop).
+MACHINE_KEYS = ("device_target", "num_workers", "amp_level", "dataset_sink_mode")
+
+
+def architecture(cfg: Config) -> str:
+    return f"WRN-{cfg.depth}-{cfg.widen_factor} with {cfg.num_classes} classes"
+
+
 def recipe_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in resources.files("wrn.configs").iterdir() if p.name.endswith(".yaml"))
 
 
 def load_config(recipe: str, overrides: dict[str, Any] | Iterable[str] = (),
-                notes: list[str] | None = None) -> Config:
-    """Load a named recipe (e.g. `wrn40_10`) or a YAML path, apply overrides and validate. ModelZoo WideResNet keys
-    (in the file or the overrides) are translated; `notes` receives what became of each."""
-    values = _read_recipe(recipe)
+                notes: list[str] | None = None, base: dict[str, Any] | None = None) -> Config:
+    """Load a named recipe (e.g. `wrn40_10`) or a YAML path (or, with `base`, those values, named `recipe` in
+    errors), apply overrides and validate. ModelZoo WideResNet keys (in the file or the overrides) are translated;
+    `notes` receives what became of each."""
+    values = dict(base) if base is not None else _read_recipe(recipe)
     values.setdefault("name", Path(recipe).stem if recipe.endswith((".yaml", ".yml")) else recipe)
     if not isinstance(overrides, dict):
         overrides = parse_overrides(overrides)

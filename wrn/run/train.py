@@ -23,6 +23,8 @@ from wrn.platform.staging import StagingOptions, stage_checkpoint, stage_in
 from wrn.platform.storage import RemoteUrl, is_remote, storage_for
 from wrn.run import checkpoint as ckpt
 from wrn.run.build import HEAD, Trainer, build_dataset, build_trainer, run_peak_lr, setup_runtime, sink_mode
+from wrn.run.ckptconfig import embedded
+from wrn.run.resumecheck import HISTORY, changed_keys, check_epochs, describe_changes, record_history, trained_config
 from wrn.run.callbacks import EpochEnd, EvalSchedule, StepLogger
 from wrn.run.logs import launch_line, launch_number, setup_logging
 from wrn.run.rundir import RunDir, open_run
@@ -75,7 +77,15 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
     resume_from = _resume_source(resume, run, topology, options)
     if resume == "auto" and resume_from is not None and run.remote and topology.is_main:
         _fetch_remote(run, run.metrics)
+        _fetch_remote(run, run.root / HISTORY)
     resume_params = ckpt.read(resume_from) if resume_from else None
+    into_new_run = resume not in ("", "auto") and not _same_location(resume, run.location("ckpt/last.ckpt"))
+    trained_cfg, changes = None, {}
+    if resume_params is not None:
+        # Before any data is read: a resume that would mislabel its epochs is refused at once.
+        check_epochs(cfg, ckpt.train_state(resume_params, resume_from), resume, into_new_run)
+        trained_cfg = trained_config(resume_params, resume)
+        changes = changed_keys(trained_cfg, cfg, resume) if trained_cfg is not None else {}
     layout = find_layout(stage_in(data_url, topology.local_rank, options), cfg.dataset, cfg.label)
     if eval_data_url:
         layout = replace(layout, eval_file=find_eval_file(stage_in(eval_data_url, topology.local_rank, options,
@@ -97,7 +107,7 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
     state = ckpt.TrainState(epoch=0, global_step=0, steps_per_epoch=steps_per_epoch)
     if resume_params is not None:
         state = _restore(trainer, resume_params, resume_from, steps_per_epoch)
-        if resume != "auto" and not _same_location(resume, run.location("ckpt/last.ckpt")):
+        if into_new_run:
             # Another run's checkpoint (a periodic one, say): this run's best is its own, among the epochs it trains.
             state = replace(state, best_top1=-1.0, best_epoch=0)
         if sources.pretrained:
@@ -109,9 +119,13 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
     # Nothing newer than the checkpoint survives: records of epochs it does not hold (a kill between a metrics line
     # and its checkpoint, or a run that died before its first checkpoint) are dropped, and so is damage.
     records = _records_until(run, state.epoch) if topology.is_main else []
+    if changes:
+        log.warning("resuming %s with changed keys: %s (config.yaml holds the new values, %s both)", resume_from,
+                    describe_changes(changes), HISTORY)
     if topology.is_main:
         # Uploaded before any training: an unwritable train_url fails now, not after the first epoch.
         run.write_text(run.config, cfg.to_yaml(), upload_now=True)
+        record_history(run, cfg, state.epoch, trained_cfg)
     images_per_step = cfg.batch_size * cfg.accumulation_steps * topology.world_size
     sink = sink_mode(cfg, topology.device_target)
     log.info("WRN-%d-%d (%s parameters) on %s, MindSpore %s, %d process(es); batch %d per device%s, %d global; "
@@ -127,7 +141,8 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
     steps = StepLogger(trainer.step, trainer.lrs, steps_per_epoch, cfg.epochs, images_per_step, cfg.log_interval,
                        state.global_step)
     saver = CheckpointSaver(run, trainer.net, trainer.step, steps_per_epoch, cfg.keep_checkpoint_max,
-                            state.best_top1, state.best_epoch, cfg.checkpoint_interval, cfg.epochs, trainer.ema) \
+                            state.best_top1, state.best_epoch, cfg.checkpoint_interval, cfg.epochs, trainer.ema,
+                            config_text=embedded(cfg)) \
         if topology.is_main else None
     if saver is not None and resume_params is not None:
         saver.resumed(state)
