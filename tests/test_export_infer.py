@@ -68,7 +68,8 @@ def test_air_on_cpu_fails_at_once(trained, tmp_path):
 
 def test_export_of_another_architecture_is_a_clear_error(trained, tmp_path):
     done = export(trained[1], tmp_path / "out", "MINDIR", 1, "--widen_factor=2")
-    assert done.returncode == 2 and "does not match this network" in done.stderr
+    assert done.returncode == 2 and ("--config demo builds WRN-10-2 with 10 classes, but checkpoint "
+                                     f"{trained[1]} holds WRN-10-1 with 10 classes (recipe 'demo')") in done.stderr
     assert not list((tmp_path / "out").glob("*.mindir"))
 
 

@@ -340,3 +340,108 @@ def test_scratch_and_record_folders_do_not_pile_up(obs_env, object_store, tmp_pa
     copies = list((Path(obs_env["WRN_SCRATCH_DIR"]) / "runs").iterdir())
     assert len(copies) == 1  # the first launch's fully uploaded copy was removed by the second
     assert len(list(Path(tempfile.gettempdir()).glob("wrn-obs-records-*"))) == records_before
+
+
+# ---- resume that cannot lie -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished 2-epoch run (its data, its folder); tests copy the folder before changing it."""
+    root = tmp_path_factory.mktemp("finished")
+    data = make_cifar(root / "data")
+    done = train(data, root / "run", "--epochs=2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return data, root / "run"
+
+
+def copy_run(run: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(run, target)
+    return target
+
+
+def test_a_finished_checkpoint_resumed_into_a_new_folder_is_refused(finished, tmp_path):
+    data, run = finished
+    done = train(data, tmp_path / "new", "--epochs=2", f"--resume={run / 'ckpt' / 'last.ckpt'}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert (f"checkpoint {run / 'ckpt' / 'last.ckpt'} completed all 2 epochs of its run: resuming it into a new "
+            "train_url would train nothing") in done.stderr
+    assert not (tmp_path / "new" / "summary.json").exists()
+
+
+def test_epochs_below_the_completed_epochs_is_an_error(finished, tmp_path):
+    data, run = finished
+    done = train(data, copy_run(run, tmp_path / "run"), "--epochs=1", "--resume=auto")
+    assert done.returncode == 2 and ("config key 'epochs' has value 1, but checkpoint "
+                                     f"{tmp_path / 'run' / 'ckpt' / 'last.ckpt'} already completed 2 epochs") in done.stderr
+
+
+@pytest.mark.parametrize("override", ["--cutout=8", "--batch_size=8", "--mean=0.5,0.5,0.5", "--depth=16",
+                                      "--dataset=cifar100", "--label_smoothing=0.1", "--random_flip=true"])
+def test_keys_that_change_what_completed_epochs_mean_are_refused_on_resume(finished, tmp_path, override):
+    data, run = finished
+    key = override[2:].split("=")[0]
+    done = train(data, copy_run(run, tmp_path / "run"), "--epochs=3", "--resume=auto", override)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"config key {key!r} has value" in done.stderr and "changes what the completed epochs mean" in done.stderr
+    assert epochs_in((tmp_path / "run" / "metrics.jsonl").read_text()) == [1, 2]
+
+
+def test_schedule_keys_changed_on_resume_warn_once_and_the_history_keeps_both(finished, tmp_path):
+    data, run = finished
+    run = copy_run(run, tmp_path / "run")
+    done = train(data, run, "--epochs=3", "--lr=0.02", "--resume=auto")
+    assert done.returncode == 0, done.stderr[-2000:]
+    warnings = [line for line in done.stdout.splitlines() if "with changed keys" in line]
+    assert len(warnings) == 1 and "epochs 2 -> 3, lr 0.05 -> 0.02" in warnings[0]
+    history = [json.loads(line) for line in (run / "config_history.jsonl").read_text().splitlines()]
+    assert [(h["from_epoch"], h["config"]["epochs"], h["config"]["lr"]) for h in history] == [(1, 2, 0.05), (3, 3, 0.02)]
+    assert "epochs: 3" in (run / "config.yaml").read_text() and epochs_in((run / "metrics.jsonl").read_text()) == [1, 2, 3]
+
+
+# ---- metrics records checked, not trusted ---------------------------------------------------------------------------
+
+def complete_record(epoch: int = 1) -> dict:
+    return {"epoch": epoch, "global_step": 6 * epoch, "train_loss": 2.1, "lr": 0.05, "epoch_seconds": 1.0,
+            "step_seconds": 0.1, "images_per_second": 90.0, "loss_scale": 1.0, "overflow_steps": 0, "top1": 0.5,
+            "top5": 0.9, "eval_loss": 1.9, "eval_images": 40}
+
+
+def test_a_complete_record_is_kept_and_every_missing_or_mistyped_field_is_named():
+    from wrn.run import records
+
+    assert records.parse(json.dumps(complete_record())).kept == [complete_record()]
+    for name in records.FIELDS:
+        missing = {k: v for k, v in complete_record().items() if k != name}
+        for damaged, reason in ((missing, f"no field {name!r}"),
+                                ({**complete_record(), name: "7"}, f"field {name!r} is '7', expected"),
+                                ({**complete_record(), name: True}, f"field {name!r} is True, expected")):
+            parsed = records.parse(json.dumps(complete_record()) + "\n" + json.dumps({**damaged, "epoch": 2}
+                                                                                     if name != "epoch" else damaged))
+            assert [r["epoch"] for r in parsed.kept] == [1], name
+            assert parsed.dropped[0][0] == 2 and reason in parsed.dropped[0][1], (name, parsed.dropped)
+    for nullable in ("top1", "top5", "eval_loss", "eval_images"):
+        assert records.parse(json.dumps({**complete_record(), nullable: None})).dropped == []
+    for name in ("global_step", "train_loss", "lr", "overflow_steps"):
+        assert "expected" in records.parse(json.dumps({**complete_record(), name: None})).dropped[0][1]
+    repeated = records.parse("\n".join(json.dumps(complete_record(e)) for e in (1, 2, 2, 1, 3)))
+    assert [r["epoch"] for r in repeated.kept] == [1, 2, 3]
+    assert [n for n, _ in repeated.dropped] == [3, 4] and "epoch 2 again" in repeated.dropped[0][1]
+    assert records.parse("[1, 2]\n").dropped == [(1, "a JSON list, not an object")]
+
+
+@pytest.mark.parametrize("damage", ["missing", "mistyped", "repeated"])
+def test_records_that_parse_but_are_not_complete_are_dropped_and_the_run_goes_on(finished, tmp_path, damage):
+    data, run = finished
+    run = copy_run(run, tmp_path / "run")
+    first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    line = {"missing": {k: v for k, v in first.items() if k != "train_loss"},
+            "mistyped": {**first, "epoch": 3, "lr": "0.1"}, "repeated": first}[damage]
+    with open(run / "metrics.jsonl", "a") as metrics:
+        metrics.write(json.dumps(line) + "\n")
+    done = train(data, run, "--epochs=3", "--resume=auto")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "metrics.jsonl: dropped 1 damaged line(s) (line 3: " in done.stdout
+    assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2, 3]
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 3

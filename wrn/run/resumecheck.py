@@ -15,7 +15,7 @@ from wrn.errors import CheckpointError, ConfigError
 from wrn.run import checkpoint as ckpt
 from wrn.run.rundir import RunDir
 
-FIXED_ON_RESUME = ("depth", "widen_factor", "num_classes", "dropout", "freeze_backbone", "dataset", "label", "mean",
+FIXED_ON_RESUME = ("dataset", "label", "depth", "widen_factor", "num_classes", "dropout", "freeze_backbone", "mean",
                    "std", "crop_padding", "crop_padding_mode", "random_flip", "autoaugment", "cutout", "mixup",
                    "cutmix", "mix_probability", "batch_size", "accumulation_steps", "label_smoothing", "ema_decay")
 HISTORY = "config_history.jsonl"
@@ -47,11 +47,13 @@ def check_epochs(cfg: Config, state: ckpt.TrainState, source: str, into_new_run:
 def changed_keys(trained: Config, cfg: Config, source: str) -> dict[str, tuple[Any, Any]]:
     """The keys `cfg` changes from the checkpoint's config (old, new); a key of FIXED_ON_RESUME is an error."""
     old, new = trained.to_dict(), cfg.to_dict()
-    for key in FIXED_ON_RESUME:
-        if old[key] != new[key]:
-            raise ConfigError(f"config key {key!r} has value {new[key]!r}, but checkpoint {source} was trained with "
-                              f"{old[key]!r}: changing it on resume changes what the completed epochs mean; keep "
-                              f"{old[key]!r}, or start a new run (--pretrained={source} starts from its weights)")
+    fixed = [key for key in FIXED_ON_RESUME if old[key] != new[key]]
+    if fixed:
+        key, others = fixed[0], describe_changes({k: (old[k], new[k]) for k in fixed[1:]})
+        raise ConfigError(f"config key {key!r} has value {new[key]!r}, but checkpoint {source} was trained with "
+                          f"{old[key]!r}{f' (also changed: {others})' if others else ''}: changing it on resume "
+                          f"changes what the completed epochs mean; keep {old[key]!r}, or start a new run "
+                          f"(--pretrained={source} starts from its weights)")
     return {key: (old[key], new[key]) for key in new if old[key] != new[key]}
 
 

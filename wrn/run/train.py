@@ -22,6 +22,7 @@ from wrn.platform import runtime
 from wrn.platform.staging import StagingOptions, stage_checkpoint, stage_in
 from wrn.platform.storage import RemoteUrl, is_remote, storage_for
 from wrn.run import checkpoint as ckpt
+from wrn.run import records as metrics_records
 from wrn.run.build import HEAD, Trainer, build_dataset, build_trainer, run_peak_lr, setup_runtime, sink_mode
 from wrn.run.ckptconfig import embedded
 from wrn.run.resumecheck import HISTORY, changed_keys, check_epochs, describe_changes, record_history, trained_config
@@ -83,9 +84,10 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
     trained_cfg, changes = None, {}
     if resume_params is not None:
         # Before any data is read: a resume that would mislabel its epochs is refused at once.
-        check_epochs(cfg, ckpt.train_state(resume_params, resume_from), resume, into_new_run)
-        trained_cfg = trained_config(resume_params, resume)
-        changes = changed_keys(trained_cfg, cfg, resume) if trained_cfg is not None else {}
+        named = run.location("ckpt/last.ckpt") if resume == "auto" else resume
+        check_epochs(cfg, ckpt.train_state(resume_params, named), named, into_new_run)
+        trained_cfg = trained_config(resume_params, named)
+        changes = changed_keys(trained_cfg, cfg, named) if trained_cfg is not None else {}
     layout = find_layout(stage_in(data_url, topology.local_rank, options), cfg.dataset, cfg.label)
     if eval_data_url:
         layout = replace(layout, eval_file=find_eval_file(stage_in(eval_data_url, topology.local_rank, options,
@@ -270,33 +272,21 @@ def _start_from(net, pretrained: str, topology: runtime.Topology, options: Stagi
 
 def _records_until(run: RunDir, epoch: int) -> list[dict]:
     """metrics.jsonl's records up to `epoch`, rewritten without newer records or damaged lines (a partial last line
-    or a NUL-filled tail as power loss leaves, a record without an epoch), each dropped with a warning."""
+    or a NUL-filled tail as power loss leaves, a record missing a field or with one of the wrong type, a repeated
+    epoch), each dropped with a warning naming the line."""
     if not run.metrics.exists():
         return []
-    records, damaged, newer = [], [], 0
-    for number, line in enumerate(run.metrics.read_bytes().decode("utf-8", "replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            valid = isinstance(record, dict) and isinstance(record.get("epoch"), int)
-        except json.JSONDecodeError:
-            valid = False
-        if not valid:
-            damaged.append(number)
-        elif record["epoch"] > epoch:
-            newer += 1
-        else:
-            records.append(record)
-    if damaged:
-        log.warning("%s: dropped %d damaged line(s) (line %s): not a complete record", run.metrics, len(damaged),
-                    ", ".join(map(str, damaged)))
+    parsed = metrics_records.parse(run.metrics.read_bytes().decode("utf-8", "replace"))
+    kept = [r for r in parsed.kept if r["epoch"] <= epoch]
+    newer = len(parsed.kept) - len(kept)
+    if parsed.dropped:
+        log.warning("%s", parsed.warning(run.metrics))
     if newer:
         log.warning("%s: dropped %d record(s) of epochs after %d, the last one the checkpoint holds", run.metrics,
                     newer, epoch)
-    if damaged or newer:
-        run.write_text(run.metrics, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-    return records
+    if parsed.dropped or newer:
+        run.write_text(run.metrics, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+    return kept
 
 
 def _summary(cfg: Config, run: RunDir, resumed: ckpt.TrainState, records: list[dict], topology: runtime.Topology,
@@ -315,6 +305,6 @@ def _summary(cfg: Config, run: RunDir, resumed: ckpt.TrainState, records: list[d
         "best_top1": best_top1, "best_epoch": best_epoch,
         "final_top1": evaluated[-1]["top1"] if evaluated else None,
         "eval_images": evaluated[-1]["eval_images"] if evaluated else None,
-        "seconds": round(seconds, 1), "run_dir": str(run), "best_checkpoint": run.location("ckpt/best.ckpt"),
+        "seconds": round(seconds, 1), "run_dir": str(run), "best_checkpoint": run.location("ckpt/best.ckpt") if best_epoch else None,
         "device": topology.device_target, "world_size": topology.world_size, "mindspore": ms.__version__,
     }
