@@ -197,3 +197,42 @@ def test_a_model_file_of_another_kind_is_one_line(tmp_path):
     done = run_cli("local/infer.py", f"--model={tmp_path / 'broken.onnx'}", f"--input={tmp_path}",
                    f"--output={tmp_path / 'out'}")
     assert done.returncode == 2 and "onnxruntime cannot load it" in done.stderr and "Traceback" not in done.stderr
+
+
+# ---- self-describing checkpoints ------------------------------------------------------------------------------------
+
+def test_a_checkpoint_builds_its_own_network_for_eval_export_and_package(trained, tmp_path):
+    data, best = trained
+    copied = tmp_path / "elsewhere" / "model.ckpt"  # no run folder beside it: the file alone describes its network
+    copied.parent.mkdir()
+    shutil.copy(best, copied)
+    plain = run_cli("local/eval.py", f"--data_url={data}", f"--checkpoint={copied}")
+    told = run_cli("local/eval.py", "--config=demo", *tiny_args(), f"--data_url={data}", f"--checkpoint={best}")
+    assert plain.returncode == 0 and told.returncode == 0, plain.stderr[-2000:] + told.stderr[-2000:]
+    assert json.loads(plain.stdout.splitlines()[-1])["top1"] == json.loads(told.stdout.splitlines()[-1])["top1"]
+    exported = run_cli("local/export.py", f"--checkpoint={copied}", "--file_format=MINDIR", f"--train_url={tmp_path / 'x'}")
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    sidecar = json.loads((tmp_path / "x" / "wrn10_1_b1.mindir.json").read_text())
+    assert (sidecar["config"], sidecar["depth"], sidecar["widen_factor"]) == ("demo", 10, 1)
+    packaged = run_cli("-m", "wrn.cli", "package", f"--checkpoint={copied}", f"--train_url={tmp_path / 'pkg'}")
+    assert packaged.returncode == 0, packaged.stderr[-2000:]
+    assert (tmp_path / "pkg" / "model" / "wrn10_1_b1.onnx").is_file()
+
+
+def test_an_older_checkpoint_without_its_config_works_with_config(trained, tmp_path):
+    from wrn.config import load_config
+    from wrn.run import checkpoint as ckpt
+    from wrn.run.build import build_network
+
+    data, best = trained
+    params = ckpt.read(best)
+    assert ckpt.CONFIG_KEY in params
+    net = build_network(load_config("demo", dict(a[2:].split("=", 1) for a in tiny_args())))
+    ckpt.load_into(net, params, best)
+    old = tmp_path / "old.ckpt"
+    ckpt.save(old, net)  # as checkpoints were written before they carried their config
+    assert ckpt.CONFIG_KEY not in ckpt.read(old)
+    told = run_cli("local/eval.py", "--config=demo", *tiny_args(), f"--data_url={data}", f"--checkpoint={old}")
+    assert told.returncode == 0, told.stderr[-2000:]
+    untold = run_cli("local/eval.py", f"--data_url={data}", f"--checkpoint={old}")  # the default recipe, WRN-40-10
+    assert untold.returncode == 2 and "does not match this network" in untold.stderr and "Traceback" not in untold.stderr

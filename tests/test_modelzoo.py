@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -168,14 +169,23 @@ def test_eval_export_and_310_scripts(tmp_path):
     config = seed_yaml(tmp_path / "s.yaml")
     assert script("run_standalone_train.sh", str(data), str(config), "exp5", cwd=tmp_path).returncode == 0
     best = tmp_path / "runs" / "exp5" / "ckpt" / "best.ckpt"
-    evaluated = script("run_eval.sh", str(data), str(best), "False", str(config), cwd=tmp_path)
+    # The README's exact form: three arguments, no config. The checkpoint (WRN-10-1 from a config file, not the
+    # default WRN-40-10) carries its config, copies of it too.
+    shutil.copy(best, tmp_path / "copied.ckpt")
+    evaluated = script("run_eval.sh", str(data), str(tmp_path / "copied.ckpt"), "False", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert evaluated.stdout.strip().splitlines()[-1].startswith("result: {'top_1_accuracy': ")
+    with_config = script("run_eval.sh", str(data), str(best), "False", str(config), cwd=tmp_path)
+    assert with_config.stdout.strip().splitlines()[-1] == evaluated.stdout.strip().splitlines()[-1]
+    wrong = script("run_eval.sh", str(data), str(best), "False", "wrn16_4", cwd=tmp_path)
+    assert wrong.returncode == 2 and wrong.stderr.strip() == (
+        f"error: --config wrn16_4 builds WRN-16-4 with 10 classes, but checkpoint {best} holds WRN-10-1 with 10 "
+        "classes (recipe 's'): leave out --config (and architecture overrides) to use the checkpoint's own config")
     modelart = script("run_eval.sh", str(data), str(best), "True", cwd=tmp_path)
     assert modelart.returncode == 1 and "MODELART=True needs obs:// URLs" in modelart.stderr
 
     exported = subprocess.run([sys.executable, str(ROOT / "export.py"), f"--ckpt_file={best}", "--file_format=MINDIR",
-                               f"--file_name={tmp_path / 'wideresnet'}", f"--config={config}"], cwd=tmp_path,
+                               f"--file_name={tmp_path / 'wideresnet'}"], cwd=tmp_path,
                               capture_output=True, text=True, timeout=300)
     assert exported.returncode == 0, exported.stderr[-2000:]
     assert (tmp_path / "wideresnet.mindir").is_file() and (tmp_path / "wideresnet.mindir.json").is_file()

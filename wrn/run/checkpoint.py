@@ -65,9 +65,10 @@ def read_config_text(path: Path | str) -> str | None:
         read(path)  # raises its one-line error
     try:
         params = ms.load_checkpoint(str(path), choice_func=lambda name: name == CONFIG_KEY)
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise CheckpointError(f"checkpoint {path} cannot be read (corrupt or not a MindSpore checkpoint): "
-                              f"{str(exc).splitlines()[0]}") from None
+    except (ValueError, RuntimeError, OSError):
+        # MindSpore refuses a selection that matches nothing (an older checkpoint): read it whole, which also
+        # names a damaged file in one line.
+        params = read(path)
     return stored_config_text(params)
 
 
