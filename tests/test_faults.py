@@ -445,3 +445,63 @@ def test_records_that_parse_but_are_not_complete_are_dropped_and_the_run_goes_on
     assert "metrics.jsonl: dropped 1 damaged line(s) (line 3: " in done.stdout
     assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2, 3]
     assert json.loads((run / "summary.json").read_text())["epochs"] == 3
+
+
+# ---- the run claim under damage -------------------------------------------------------------------------------------
+
+def live_claim(**changes) -> dict:
+    """The claim of a live process on this host (pid 1) as the claim code writes it."""
+    import socket
+
+    from wrn.platform.staging import process_start_ticks
+
+    return {"launch": "l1", "host": socket.gethostname(), "pid": 1, "pid_start": process_start_ticks(1),
+            "started": time.time() - 60, "heartbeat": time.time(), **changes}
+
+
+def claim_of(run: Path):
+    from wrn.platform.storage.local import LocalStorage
+    from wrn.run.claim import RunClaim
+
+    return RunClaim(LocalStorage(), str(run), env={"WRN_CLAIM_STALE": "3", "WRN_CLAIM_HEARTBEAT": "0.5"})
+
+
+def test_a_live_claim_on_this_host_is_refused_with_advice_that_helps(tmp_path):
+    from wrn.errors import RunDirError
+
+    (tmp_path / ".wrn-claims").mkdir()
+    (tmp_path / ".wrn-claims" / "other.json").write_text(json.dumps(live_claim()))
+    with pytest.raises(RunDirError, match=r"is in use by pid 1 on host .*: one training per run directory; that "
+                                          r"process is running on this host: wait for it to end or stop it \(kill 1\)"):
+        claim_of(tmp_path).acquire()
+    assert [p.name for p in (tmp_path / ".wrn-claims").iterdir()] == ["other.json"]
+
+
+@pytest.mark.parametrize("field", ["launch", "host", "pid", "pid_start", "started", "heartbeat"])
+@pytest.mark.parametrize("damage", ["missing", "empty", "null", "zero"])
+def test_a_claim_with_a_damaged_field_neither_blocks_nor_misleads(tmp_path, caplog, field, damage):
+    claim = live_claim()
+    if damage == "missing":
+        del claim[field]
+    else:
+        claim[field] = {"empty": "", "null": None, "zero": 0}[damage]
+    (tmp_path / ".wrn-claims").mkdir()
+    (tmp_path / ".wrn-claims" / "damaged.json").write_text(json.dumps(claim))
+    started = time.monotonic()
+    holder = claim_of(tmp_path).acquire()
+    try:
+        assert time.monotonic() - started < 2  # taken at once, not after a stale wait
+        assert not (tmp_path / ".wrn-claims" / "damaged.json").exists()
+        assert f"removing the damaged run claim {tmp_path / '.wrn-claims' / 'damaged.json'}" in caplog.text
+    finally:
+        holder.release()
+
+
+def test_a_claims_path_that_is_not_a_folder_is_one_line(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".wrn-claims").write_text("not a folder")
+    done = train(tiny_data, run)
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"error: {run / '.wrn-claims'} is not a folder: this package keeps the run claims of train_url {run} there; "
+        "remove or rename it")
