@@ -114,7 +114,7 @@ def test_a_second_training_into_a_claimed_run_directory_is_refused(tmp_path):
     assert first.wait(timeout=300) == 0
     assert second.returncode == 2 and f"train_url {run} is in use by pid {first.pid} on host" in second.stderr
     assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2, 3, 4, 5, 6]
-    assert not list((run / ".wrn-claims").iterdir())  # released at the end
+    assert not (run / ".wrn-claims").exists()  # released at the end, and its folder with it
 
 
 def test_the_claim_of_a_killed_run_is_taken_over(tmp_path):
@@ -141,6 +141,8 @@ def test_two_trainings_into_one_obs_train_url(obs_env, object_store, tmp_path):
     assert second.returncode == 2 and f"train_url {run} is in use by pid {first.pid}" in second.stderr
     assert epochs_in(object_store.read(bucket, "runs/shared/metrics.jsonl").decode()) == [1, 2, 3, 4, 5, 6]
     assert not [k for k in object_store.keys(bucket, "runs/shared/") if ".wrn-claims/" in k]
+    # the refused launch left no scratch copy of its own; the finished one no upload snapshots
+    assert len(list((Path(obs_env["WRN_SCRATCH_DIR"]) / "runs").iterdir())) == 1
 
 
 def test_resuming_another_checkpoint_into_a_folder_that_holds_a_run_is_refused(tiny_data, tmp_path):
@@ -505,3 +507,40 @@ def test_a_claims_path_that_is_not_a_folder_is_one_line(tiny_data, tmp_path):
     assert done.returncode == 2 and done.stderr.strip() == (
         f"error: {run / '.wrn-claims'} is not a folder: this package keeps the run claims of train_url {run} there; "
         "remove or rename it")
+
+
+# ---- obs:// runs: leftovers and the final upload --------------------------------------------------------------------
+
+def test_a_killed_obs_run_leaves_no_upload_or_empty_folders(obs_env, object_store, tmp_path):
+    uploads_before = len(list(Path(tempfile.gettempdir()).glob("wrn-upload-*")))
+    bucket = object_store.new_bucket()
+    storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data"), f"obs://{bucket}/cifar10")
+    data, run = f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/k"
+    scratch = Path(obs_env["WRN_SCRATCH_DIR"]) / "runs"
+    killed = train(data, run, "--epochs=2", "--resume=auto", env={**obs_env, "WRN_TEST_KILL_AT": "after-last:1",
+                                                                  "WRN_LAUNCH_ID": "first"})
+    assert killed.returncode == -signal.SIGKILL
+    (scratch / (next(scratch.iterdir()).name.rsplit("-", 1)[0] + "-empty")).mkdir()  # a launch killed at its start
+    again = train(data, run, "--epochs=2", "--resume=auto", env={**obs_env, "WRN_LAUNCH_ID": "second"})
+    assert again.returncode == 0, again.stderr[-2000:]
+    left = sorted(p.name.rsplit("-", 1)[1] for p in scratch.iterdir())
+    assert left == ["first", "second"]  # the killed copy holds files (kept and named); no .upload, no empty copy
+    assert "keeping " in again.stdout + again.stderr and len(list(Path(tempfile.gettempdir()).glob("wrn-upload-*"))) == uploads_before
+
+
+def test_sigterm_during_the_final_upload_still_uploads_the_summary(obs_env, object_store, tmp_path):
+    bucket = object_store.new_bucket()
+    storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data"), f"obs://{bucket}/cifar10")
+    done = train(f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/t", "--epochs=1",
+                 env={**obs_env, "WRN_TEST_KILL_AT": "final-upload:0:SIGTERM"})
+    assert done.returncode == 143 and "SIGTERM received: finishing the upload of the run's files first" in done.stdout
+    assert done.stderr.strip().splitlines()[-1].startswith("stopped by SIGTERM")
+    summary = json.loads(object_store.read(bucket, "runs/t/summary.json"))
+    assert summary["epochs"] == 1 and "runs/t/ckpt/best.ckpt" in object_store.keys(bucket, "runs/t/")
+
+
+def test_a_failed_start_leaves_no_run_folder(tmp_path):
+    missing = tmp_path / "no-data"
+    done = train(missing, tmp_path / "runs" / "exp")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs" / "exp").exists()

@@ -126,6 +126,11 @@ class RunClaim:
             self.storage.delete(self.location)
         except StorageError as exc:  # the claim goes stale by itself; the run's own outcome matters more
             log.warning("could not remove the run claim %s: %s", self.location, exc)
+        if isinstance(self.storage, LocalStorage):  # an object store has no folders to leave behind
+            try:
+                Path(self.folder).rmdir()
+            except OSError:
+                pass  # another run's claim is in it
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
