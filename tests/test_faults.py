@@ -253,7 +253,18 @@ def test_a_read_only_train_url_is_one_line(tiny_data, small_disk):
 
 def test_user_errors_are_one_line(tiny_data, tmp_path):
     (tmp_path / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    (tmp_path / "empty.yaml").write_text("# only a comment\n")
+    (tmp_path / "list.yaml").write_text("- depth: 10\n")
     cases = {
+        "empty config": (["local/train.py", f"--config={tmp_path / 'empty.yaml'}", f"--data_url={tiny_data}",
+                          f"--train_url={tmp_path / 'r0'}"], f"config {tmp_path / 'empty.yaml'}: empty, expected a "
+                                                              "mapping of key: value"),
+        "list config": (["local/train.py", f"--config={tmp_path / 'list.yaml'}", f"--data_url={tiny_data}",
+                         f"--train_url={tmp_path / 'r0'}"], "expected a mapping of key: value, got list"),
+        "ema_decay 1.0 in float32": (["local/train.py", "--config=demo", f"--data_url={tiny_data}",
+                                      f"--train_url={tmp_path / 'r0'}", "--ema_decay=0.99999999"],
+                                     "config key 'ema_decay' has value 0.99999999, expected a value below 1 in "
+                                     "float32"),
         "config not UTF-8": (["local/train.py", f"--config={tmp_path / 'latin1.yaml'}", f"--data_url={tiny_data}",
                               f"--train_url={tmp_path / 'r1'}"], "not UTF-8 text (byte 0xe9 at offset 9)"),
         "empty train_url": (["local/train.py", f"--data_url={tiny_data}", "--train_url="], "argument --train_url: empty"),
@@ -272,6 +283,7 @@ def test_user_errors_are_one_line(tiny_data, tmp_path):
         assert done.returncode == 2, name
         assert message in done.stderr, (name, done.stderr[-1500:])
         assert "Traceback" not in done.stderr, name
+    assert not (tmp_path / "r0").exists()
 
 
 def test_a_data_file_that_cannot_be_read_is_one_line(tmp_path):

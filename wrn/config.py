@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import yaml
 
 from wrn import modelzoo
@@ -133,11 +134,23 @@ def load_config(recipe: str, overrides: dict[str, Any] | Iterable[str] = (),
                                   overrides.get("label", values.get("label", "fine")))
         if classes:
             overrides = {**overrides, "num_classes": classes}
-    values.update(overrides)
+    # The file's ModelZoo keys and the command line's are translated each on its own, so a command-line key wins
+    # over the file's twin (`--epochs=5` over `epoch_size: 300`), whichever name either uses.
+    mapped: list[str] = []
+    from_modelzoo: set[str] = set()
     if modelzoo.is_modelzoo(values):
-        values, mapped = modelzoo.translate(values, source=recipe)
-        if notes is not None:
-            notes.extend(mapped)
+        native = set(values)
+        values, file_notes = modelzoo.translate(values, source=recipe)
+        from_modelzoo = set(values) - native
+        mapped += file_notes
+    if modelzoo.is_modelzoo(overrides):
+        overrides, line_notes = modelzoo.translate(overrides, source="the command line", schedule_note=False)
+        mapped += line_notes
+    mapped += [f"{key}={overrides[key]} from the command line over the file's mapped {key}={values[key]}"
+               for key in sorted(from_modelzoo & set(overrides)) if values[key] != overrides[key]]
+    values.update(overrides)
+    if notes is not None:
+        notes.extend(mapped)
     return build_config(values, source=recipe)
 
 
@@ -188,9 +201,11 @@ def _read_recipe(recipe: str) -> dict[str, Any]:
         text = candidate.read_text()
     try:
         # The ModelZoo's files append a second YAML document of help texts: the first one is the config.
-        data = next(iter(yaml.safe_load_all(text)), None) or {}
+        data = next(iter(yaml.safe_load_all(text)), None)
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {recipe}: not valid YAML ({exc})".replace("\n", " ")) from None
+    if data is None:  # an empty file (or comments only) would silently train the defaults
+        raise ConfigError(f"config {recipe}: empty, expected a mapping of key: value")
     if not isinstance(data, dict):
         raise ConfigError(f"config {recipe}: expected a mapping of key: value, got {type(data).__name__}")
     return data
@@ -286,6 +301,9 @@ def _validate(cfg: Config, source: str) -> None:
     check(v["accumulation_steps"] >= 1, "accumulation_steps", "an integer >= 1 (micro-batches per optimizer step)")
     check(v["clip_grad_norm"] >= 0, "clip_grad_norm", "a number >= 0 (0: no clipping)")
     check(0 <= v["ema_decay"] < 1, "ema_decay", "a value in [0, 1) (0: no EMA; 0.999 is usual)")
+    # The average is kept in float32: a decay that rounds to 1.0 there would never move it off its start.
+    check(float(np.float32(v["ema_decay"])) < 1, "ema_decay",
+          "a value below 1 in float32 (at most 0.99999994; 0.999 is usual)")
     check(v["checkpoint_interval"] >= 1, "checkpoint_interval", "an integer >= 1 (epochs between periodic checkpoints)")
     check(v["keep_checkpoint_max"] >= 0, "keep_checkpoint_max", "an integer >= 0 (0 keeps no periodic checkpoints)")
     check(len(v["mean"]) == 3, "mean", "3 per-channel values (RGB, in [0, 1])")

@@ -263,6 +263,7 @@ def _log_step_options(cfg: Config, sink: bool, device_target: str) -> None:
 def _start_from(net, pretrained: str, topology: runtime.Topology, options: StagingOptions) -> None:
     params = ckpt.evaluation_weights(ckpt.read(stage_checkpoint(pretrained, topology.local_rank, options)))
     skipped = ckpt.load_pretrained(net, params, pretrained, head=HEAD)
+    ckpt.check_finite(net, pretrained)
     if skipped:
         log.info("fine-tuning from %s: its classifier (%s) does not fit this run's %d classes and starts from its "
                  "initialisation", pretrained, ", ".join(skipped), net.fc.weight.shape[0])
