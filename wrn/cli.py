@@ -152,6 +152,10 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
                                                   "sidecar says, else as --config; a raw export gets the pixels)")
     parser.add_argument("--output", default="", help="also write the result JSON here")
     args, rest = parser.parse_known_args(argv)
+    if args.output:
+        from wrn.run.evaluate import check_writable
+
+        check_writable(Path(args.output))  # before anything is read
     cfg = _load_config(args.config, rest, checkpoint=args.checkpoint)
     if args.model:
         from wrn.deploy.infer import data_of, evaluate_model
