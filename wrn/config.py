@@ -104,17 +104,6 @@ _CHOICES = {
 }
 
 
-# The keys that shape the network's weights: a checkpoint fits a config only when these agree.
-ARCHITECTURE_KEYS = ("depth", "widen_factor", "num_classes")
-# Keys that describe the machine a run used, not its recipe: a config read from a checkpoint leaves them at their
-# defaults (a checkpoint trained on 8 Ascend cards is evaluated on a 2-core laptop).
-MACHINE_KEYS = ("device_target", "num_workers", "amp_level", "dataset_sink_mode")
-
-
-def architecture(cfg: Config) -> str:
-    return f"WRN-{cfg.depth}-{cfg.widen_factor} with {cfg.num_classes} classes"
-
-
 def recipe_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in resources.files("wrn.configs").iterdir() if p.name.endswith(".yaml"))
 
@@ -134,21 +123,7 @@ def load_config(recipe: str, overrides: dict[str, Any] | Iterable[str] = (),
                                   overrides.get("label", values.get("label", "fine")))
         if classes:
             overrides = {**overrides, "num_classes": classes}
-    # The file's ModelZoo keys and the command line's are translated each on its own, so a command-line key wins
-    # over the file's twin (`--epochs=5` over `epoch_size: 300`), whichever name either uses.
-    mapped: list[str] = []
-    from_modelzoo: set[str] = set()
-    if modelzoo.is_modelzoo(values):
-        native = set(values)
-        values, file_notes = modelzoo.translate(values, source=recipe)
-        from_modelzoo = set(values) - native
-        mapped += file_notes
-    if modelzoo.is_modelzoo(overrides):
-        overrides, line_notes = modelzoo.translate(overrides, source="the command line", schedule_note=False)
-        mapped += line_notes
-    mapped += [f"{key}={overrides[key]} from the command line over the file's mapped {key}={values[key]}"
-               for key in sorted(from_modelzoo & set(overrides)) if values[key] != overrides[key]]
-    values.update(overrides)
+    values, mapped = modelzoo.merge(values, overrides, source=recipe)
     if notes is not None:
         notes.extend(mapped)
     return build_config(values, source=recipe)

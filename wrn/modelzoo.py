@@ -119,3 +119,22 @@ def _flag(values: dict[str, Any], key: str, source: str, default: bool = True) -
         return value if isinstance(value, bool) else parse_bool(str(value))
     except ValueError:
         raise ConfigError(f"{source}: ModelZoo key {key!r} has value {value!r}, expected True or False") from None
+
+
+def merge(values: dict[str, Any], overrides: dict[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
+    """A file's `values` updated by the command line's `overrides`, ModelZoo keys translated in each on its own, so
+    a command-line key wins over the file's twin (`--epochs=5` over `epoch_size: 300`) whichever name either uses;
+    the notes say what became of each ModelZoo key, and which command-line key won over a mapped one."""
+    notes: list[str] = []
+    from_modelzoo: set[str] = set()
+    if is_modelzoo(values):
+        native = set(values)
+        values, file_notes = translate(values, source=source)
+        from_modelzoo = set(values) - native
+        notes += file_notes
+    if is_modelzoo(overrides):
+        overrides, line_notes = translate(overrides, source="the command line", schedule_note=False)
+        notes += line_notes
+    notes += [f"{key}={overrides[key]} from the command line over the file's mapped {key}={values[key]}"
+              for key in sorted(from_modelzoo & set(overrides)) if values[key] != overrides[key]]
+    return {**values, **overrides}, notes

@@ -8,13 +8,22 @@ from typing import Any
 
 import yaml
 
-from wrn.config import ARCHITECTURE_KEYS, MACHINE_KEYS, Config, architecture, build_config, load_config
+from wrn.config import Config, build_config, load_config
 from wrn.errors import CheckpointError, ConfigError
 from wrn.platform.staging import StagingOptions, stage_checkpoint
 from wrn.run import checkpoint as ckpt
 
 # The ModelZoo WideResNet's default, for commands given neither --config nor a checkpoint that names its own.
 DEFAULT_RECIPE = "wrn40_10"
+# The keys that shape the network's weights: a checkpoint fits a config only when these agree.
+ARCHITECTURE_KEYS = ("depth", "widen_factor", "num_classes")
+# Keys that describe the machine a run used, not its recipe: a config read from a checkpoint leaves them at their
+# defaults (a checkpoint trained on 8 Ascend cards is evaluated on a 2-core laptop).
+MACHINE_KEYS = ("device_target", "num_workers", "amp_level", "dataset_sink_mode")
+
+
+def architecture(cfg: Config) -> str:
+    return f"WRN-{cfg.depth}-{cfg.widen_factor} with {cfg.num_classes} classes"
 
 
 def stored_values(checkpoint: str, options: StagingOptions | None = None) -> dict[str, Any] | None:

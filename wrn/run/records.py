@@ -4,7 +4,12 @@ epoch (every field present with its type); anything else is damage, dropped with
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
+
+from wrn.run.rundir import RunDir
+
+log = logging.getLogger("wrn")
 
 _NUMBER = (int, float)
 # field: (accepted types, may be null). A record's fields are written by wrn/run/callbacks.py's EpochEnd.
@@ -65,3 +70,22 @@ def parse(text: str) -> Records:
         else:
             out.dropped.append((number, reason[:200]))
     return out
+
+
+def kept_until(run: RunDir, epoch: int) -> list[dict]:
+    """metrics.jsonl's records up to `epoch` (the last one the checkpoint holds), rewritten without newer records or
+    damaged lines (a partial last line or a NUL-filled tail as power loss leaves, a record missing a field or with
+    one of the wrong type, a repeated epoch), each dropped with a warning naming the line."""
+    if not run.metrics.exists():
+        return []
+    parsed = parse(run.metrics.read_bytes().decode("utf-8", "replace"))
+    kept = [r for r in parsed.kept if r["epoch"] <= epoch]
+    newer = len(parsed.kept) - len(kept)
+    if parsed.dropped:
+        log.warning("%s", parsed.warning(run.metrics))
+    if newer:
+        log.warning("%s: dropped %d record(s) of epochs after %d, the last one the checkpoint holds", run.metrics,
+                    newer, epoch)
+    if parsed.dropped or newer:
+        run.write_text(run.metrics, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+    return kept

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -120,7 +119,7 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
             trainer.ema.restart_from_weights()
     # Nothing newer than the checkpoint survives: records of epochs it does not hold (a kill between a metrics line
     # and its checkpoint, or a run that died before its first checkpoint) are dropped, and so is damage.
-    records = _records_until(run, state.epoch) if topology.is_main else []
+    records = metrics_records.kept_until(run, state.epoch) if topology.is_main else []
     if changes:
         log.warning("resuming %s with changed keys: %s (config.yaml holds the new values, %s both)", resume_from,
                     describe_changes(changes), HISTORY)
@@ -269,25 +268,6 @@ def _start_from(net, pretrained: str, topology: runtime.Topology, options: Stagi
                  "initialisation", pretrained, ", ".join(skipped), net.fc.weight.shape[0])
     else:
         log.info("fine-tuning from %s: every weight loaded; epoch 1 with a fresh optimizer", pretrained)
-
-
-def _records_until(run: RunDir, epoch: int) -> list[dict]:
-    """metrics.jsonl's records up to `epoch`, rewritten without newer records or damaged lines (a partial last line
-    or a NUL-filled tail as power loss leaves, a record missing a field or with one of the wrong type, a repeated
-    epoch), each dropped with a warning naming the line."""
-    if not run.metrics.exists():
-        return []
-    parsed = metrics_records.parse(run.metrics.read_bytes().decode("utf-8", "replace"))
-    kept = [r for r in parsed.kept if r["epoch"] <= epoch]
-    newer = len(parsed.kept) - len(kept)
-    if parsed.dropped:
-        log.warning("%s", parsed.warning(run.metrics))
-    if newer:
-        log.warning("%s: dropped %d record(s) of epochs after %d, the last one the checkpoint holds", run.metrics,
-                    newer, epoch)
-    if parsed.dropped or newer:
-        run.write_text(run.metrics, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
-    return kept
 
 
 def _summary(cfg: Config, run: RunDir, resumed: ckpt.TrainState, records: list[dict], topology: runtime.Topology,
