@@ -23,10 +23,10 @@ from wrn.platform.storage import RemoteUrl, is_remote, storage_for
 from wrn.run import checkpoint as ckpt
 from wrn.run import records as metrics_records
 from wrn.run.build import HEAD, Trainer, build_dataset, build_trainer, run_peak_lr, setup_runtime, sink_mode
-from wrn.run.ckptconfig import embedded
-from wrn.run.resumecheck import HISTORY, changed_keys, check_epochs, describe_changes, record_history, trained_config
 from wrn.run.callbacks import EpochEnd, EvalSchedule, StepLogger
+from wrn.run.ckptconfig import embedded
 from wrn.run.logs import launch_line, launch_number, setup_logging
+from wrn.run.resumecheck import HISTORY, changed_keys, check_epochs, describe_changes, record_history, trained_config
 from wrn.run.rundir import RunDir, open_run
 from wrn.run.saver import CheckpointSaver
 
@@ -80,10 +80,10 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
         _fetch_remote(run, run.root / HISTORY)
     resume_params = ckpt.read(resume_from) if resume_from else None
     into_new_run = resume not in ("", "auto") and not _same_location(resume, run.location("ckpt/last.ckpt"))
+    named = run.location("ckpt/last.ckpt") if resume == "auto" else resume  # as the user knows it
     trained_cfg, changes = None, {}
     if resume_params is not None:
         # Before any data is read: a resume that would mislabel its epochs is refused at once.
-        named = run.location("ckpt/last.ckpt") if resume == "auto" else resume
         check_epochs(cfg, ckpt.train_state(resume_params, named), named, into_new_run)
         trained_cfg = trained_config(resume_params, named)
         changes = changed_keys(trained_cfg, cfg, named) if trained_cfg is not None else {}
@@ -121,7 +121,7 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
     # and its checkpoint, or a run that died before its first checkpoint) are dropped, and so is damage.
     records = metrics_records.kept_until(run, state.epoch) if topology.is_main else []
     if changes:
-        log.warning("resuming %s with changed keys: %s (config.yaml holds the new values, %s both)", resume_from,
+        log.warning("resuming %s with changed keys: %s (config.yaml holds the new values, %s both)", named,
                     describe_changes(changes), HISTORY)
     if topology.is_main:
         # Uploaded before any training: an unwritable train_url fails now, not after the first epoch.
