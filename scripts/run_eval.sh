@@ -18,7 +18,7 @@ case "$(echo "$3" | tr '[:upper:]' '[:lower:]')" in
 esac
 config=()
 [ $# -lt 4 ] || config=(--config="$(config_arg "$4")")
-result="$("$PYTHON" "$root/local/eval.py" "${config[@]}" --data_url="$(abs "$1")" --checkpoint="$(abs "$2")")"
+result="$("$PYTHON" "$root/local/eval.py" ${config[@]+"${config[@]}"} --data_url="$(abs "$1")" --checkpoint="$(abs "$2")")"
 echo "$result"
 "$PYTHON" -c 'import json, sys; print("result: {%r: %r}" % ("top_1_accuracy", json.loads(sys.argv[1])["top1"]))' \
     "$(echo "$result" | tail -n 1)"
