@@ -20,7 +20,8 @@ def test_msrun_two_workers_train_data_parallel(tmp_path: Path):
     assert f"logs in {tmp_path / 'msrun_log'}/worker_*.log" in done.stdout
     # Only rank 0 writes the shared run directory; rank 1 writes its own log only.
     files = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file())
-    assert files == ["ckpt/best.ckpt", "ckpt/last.ckpt", "config.yaml", "curves.png", "logs/rank_1/train.log",
+    assert files == ["ckpt/best.ckpt", "ckpt/last.ckpt", "config.yaml", "config_history.jsonl", "curves.png",
+                     "logs/rank_1/train.log",
                      "metrics.jsonl", "summary.json", "train.log"]
     rank0, rank1 = (run / "train.log").read_text(), (run / "logs" / "rank_1" / "train.log").read_text()
     assert "msrun launch: rank 0/2" in rank0 and "msrun launch: rank 1/2" in rank1
