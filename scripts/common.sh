@@ -36,3 +36,14 @@ eval_args() {
             return 1 ;;
     esac
 }
+
+# run_dir LABEL: ./runs/LABEL, the run folder the ModelZoo scripts train into. A label is one folder name: an empty
+# one, ".", ".." or one with a "/" would put the run outside ./runs (or into ./runs itself).
+run_dir() {
+    case "$1" in
+        ""|.|..|*/*)
+            echo "error: LABEL '$1' must be one folder name below ./runs (no '/', not '.' or '..')" >&2
+            return 1 ;;
+    esac
+    echo "$PWD/runs/$1"
+}

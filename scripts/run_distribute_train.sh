@@ -14,6 +14,7 @@ table = json.load(open(sys.argv[1]))
 servers = table.get("server_list") or [i for g in table.get("group_list", []) for i in g.get("instance_list", [])]
 print(max(len(s.get("device") or s.get("devices") or []) for s in servers))' "$table")"
 extra="$(eval_args "${5:-False}" "${6:-}")"
+run="$(run_dir "$4")"
 # shellcheck disable=SC2086
 exec bash "$root/local/run_distribute_train_ascend.sh" "$table" "$devices" --config="$(config_arg "$3")" \
-    --data_url="$(abs "$2")" --train_url="$PWD/runs/$4" --resume=auto $extra
+    --data_url="$(abs "$2")" --train_url="$run" --resume=auto $extra

@@ -7,6 +7,7 @@ if [ $# -lt 3 ] || [ $# -gt 5 ]; then
         "python local/train.py --config CONFIG_PATH --data_url DATASET_PATH --train_url runs/LABEL"
 fi
 extra="$(eval_args "${4:-False}" "${5:-}")"
+run="$(run_dir "$3")"
 # shellcheck disable=SC2086  # extra holds separate --key=value words
 exec "$PYTHON" "$root/local/train.py" --config="$(config_arg "$2")" --data_url="$(abs "$1")" \
-    --train_url="$PWD/runs/$3" --resume=auto $extra
+    --train_url="$run" --resume=auto $extra

@@ -23,7 +23,8 @@ def test_msrun_two_workers_train_data_parallel(tmp_path: Path):
     files = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file())
     assert len([f for f in files if f.startswith("tensorboard/events.out.tfevents.")]) == 1  # rank 0's alone
     files = [f for f in files if not f.startswith("tensorboard/")]
-    assert files == ["ckpt/best.ckpt", "ckpt/last.ckpt", "config.yaml", "curves.png", "logs/rank_1/train.log",
+    assert files == ["ckpt/best.ckpt", "ckpt/last.ckpt", "config.yaml", "config_history.jsonl", "curves.png",
+                     "logs/rank_1/train.log",
                      "metrics.jsonl", "summary.json", "train.log"]
     rank0, rank1 = (run / "train.log").read_text(), (run / "logs" / "rank_1" / "train.log").read_text()
     assert "msrun launch: rank 0/2" in rank0 and "msrun launch: rank 1/2" in rank1

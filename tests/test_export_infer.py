@@ -68,7 +68,8 @@ def test_air_on_cpu_fails_at_once(trained, tmp_path):
 
 def test_export_of_another_architecture_is_a_clear_error(trained, tmp_path):
     done = export(trained[1], tmp_path / "out", "MINDIR", 1, "--widen_factor=2")
-    assert done.returncode == 2 and "does not match this network" in done.stderr
+    assert done.returncode == 2 and ("--config demo builds WRN-10-2 with 10 classes, but checkpoint "
+                                     f"{trained[1]} holds WRN-10-1 with 10 classes (recipe 'demo')") in done.stderr
     assert not list((tmp_path / "out").glob("*.mindir"))
 
 
@@ -196,3 +197,109 @@ def test_a_model_file_of_another_kind_is_one_line(tmp_path):
     done = run_cli("local/infer.py", f"--model={tmp_path / 'broken.onnx'}", f"--input={tmp_path}",
                    f"--output={tmp_path / 'out'}")
     assert done.returncode == 2 and "onnxruntime cannot load it" in done.stderr and "Traceback" not in done.stderr
+
+
+# ---- self-describing checkpoints ------------------------------------------------------------------------------------
+
+def test_a_checkpoint_builds_its_own_network_for_eval_export_and_package(trained, tmp_path):
+    data, best = trained
+    copied = tmp_path / "elsewhere" / "model.ckpt"  # no run folder beside it: the file alone describes its network
+    copied.parent.mkdir()
+    shutil.copy(best, copied)
+    plain = run_cli("local/eval.py", f"--data_url={data}", f"--checkpoint={copied}")
+    told = run_cli("local/eval.py", "--config=demo", *tiny_args(), f"--data_url={data}", f"--checkpoint={best}")
+    assert plain.returncode == 0 and told.returncode == 0, plain.stderr[-2000:] + told.stderr[-2000:]
+    assert json.loads(plain.stdout.splitlines()[-1])["top1"] == json.loads(told.stdout.splitlines()[-1])["top1"]
+    exported = run_cli("local/export.py", f"--checkpoint={copied}", "--file_format=MINDIR", f"--train_url={tmp_path / 'x'}")
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    sidecar = json.loads((tmp_path / "x" / "wrn10_1_b1.mindir.json").read_text())
+    assert (sidecar["config"], sidecar["depth"], sidecar["widen_factor"]) == ("demo", 10, 1)
+    packaged = run_cli("-m", "wrn.cli", "package", f"--checkpoint={copied}", f"--train_url={tmp_path / 'pkg'}")
+    assert packaged.returncode == 0, packaged.stderr[-2000:]
+    assert (tmp_path / "pkg" / "model" / "wrn10_1_b1.onnx").is_file()
+
+
+def test_an_older_checkpoint_without_its_config_works_with_config(trained, tmp_path):
+    from wrn.config import load_config
+    from wrn.run import checkpoint as ckpt
+    from wrn.run.build import build_network
+
+    data, best = trained
+    params = ckpt.read(best)
+    assert ckpt.CONFIG_KEY in params
+    net = build_network(load_config("demo", dict(a[2:].split("=", 1) for a in tiny_args())))
+    ckpt.load_into(net, params, best)
+    old = tmp_path / "old.ckpt"
+    ckpt.save(old, net)  # as checkpoints were written before they carried their config
+    assert ckpt.CONFIG_KEY not in ckpt.read(old)
+    told = run_cli("local/eval.py", "--config=demo", *tiny_args(), f"--data_url={data}", f"--checkpoint={old}")
+    assert told.returncode == 0, told.stderr[-2000:]
+    untold = run_cli("local/eval.py", f"--data_url={data}", f"--checkpoint={old}")  # the default recipe, WRN-40-10
+    assert untold.returncode == 2 and "does not match this network" in untold.stderr and "Traceback" not in untold.stderr
+
+
+# ---- exported files under damage ------------------------------------------------------------------------------------
+
+def test_damaged_empty_or_foreign_mindir_files_are_one_line(trained, tmp_path):
+    data, best = trained
+    assert export(best, tmp_path / "good", "MINDIR", 1).returncode == 0
+    good = (tmp_path / "good" / "wrn10_1_b1.mindir").read_bytes()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.bin").write_bytes(np.zeros(3 * 32 * 32, np.float32).tobytes())
+    for name, content in (("empty", b""), ("text", b"not a model at all\n"), ("checkpoint", best.read_bytes()),
+                          ("truncated", good[: len(good) // 2])):
+        model = tmp_path / f"{name}.mindir"
+        model.write_bytes(content)
+        for args in (["local/eval.py", f"--data_url={data}", f"--model={model}"],
+                     ["local/infer.py", f"--model={model}", f"--input={tmp_path / 'in'}",
+                      f"--output={tmp_path / 'out'}"]):
+            done = run_cli(*args)
+            assert done.returncode == 2 and "Traceback" not in done.stderr, (name, done.stderr[-1500:])
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith(f"error: model {model}"), (name, lines)
+
+
+def test_infer_checks_its_output_before_the_work(trained, tmp_path):
+    (tmp_path / "out").write_text("a file")
+    done = run_cli("local/infer.py", f"--model={tmp_path / 'missing.mindir'}", f"--input={tmp_path}",
+                   f"--output={tmp_path / 'out'}")
+    assert done.returncode == 2 and f"--output {tmp_path / 'out'} is a file: give a folder" in done.stderr
+
+
+def test_a_model_without_its_sidecar_is_checked_against_the_datas_classes(trained, tmp_path):
+    from wrn.config import load_config
+    from wrn.run import checkpoint as ckpt
+    from wrn.run.build import build_network
+
+    data, _ = trained
+    cfg = load_config("demo", {**dict(a[2:].split("=", 1) for a in tiny_args()), "dataset": "cifar100"})
+    ckpt.save(tmp_path / "c100.ckpt", build_network(cfg), config_text=cfg.to_yaml())
+    done = run_cli("local/export.py", f"--checkpoint={tmp_path / 'c100.ckpt'}", "--file_format=MINDIR",
+                   f"--train_url={tmp_path / 'x'}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    (tmp_path / "x" / "wrn10_1_b1.mindir.json").unlink()
+    wrong = run_cli("local/eval.py", f"--data_url={data}", f"--model={tmp_path / 'x' / 'wrn10_1_b1.mindir'}")
+    assert wrong.returncode == 2 and (f"model {tmp_path / 'x' / 'wrn10_1_b1.mindir'} gives 100 class scores, but the "
+                                      "data (cifar10, fine labels) has 10 classes") in wrong.stderr
+
+
+def test_exports_and_checkpoints_are_readable_by_a_deployment(trained, tmp_path):
+    _, best = trained
+    assert export(best, tmp_path / "out", "MINDIR", 1).returncode == 0
+    for path in (best, best.with_name("last.ckpt"), tmp_path / "out" / "wrn10_1_b1.mindir",
+                 tmp_path / "out" / "wrn10_1_b1.mindir.json"):
+        assert path.stat().st_mode & 0o777 == 0o644, path  # under the usual umask 022
+
+
+@pytest.mark.parametrize("batch", ["0", "-3", "5000"])
+def test_export_batch_size_is_bounded(trained, tmp_path, batch):
+    done = export(trained[1], tmp_path / "out", "MINDIR", batch)
+    assert done.returncode == 2 and f"batch_size {batch}: expected an integer in [1, 1024]" in done.stderr
+
+
+def test_a_killed_export_leaves_no_temp_file_at_the_next_export(trained, tmp_path):
+    out = tmp_path / "out"
+    killed = export(trained[1], out, "MINDIR", 1, env={"WRN_TEST_KILL_AT": "export-written:0"})
+    assert killed.returncode == -9 and [p.name for p in out.glob(".*tmp*")]
+    assert export(trained[1], out, "MINDIR", 1).returncode == 0
+    assert not list(out.glob(".*tmp*")) and (out / "wrn10_1_b1.mindir").is_file()

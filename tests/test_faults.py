@@ -114,7 +114,7 @@ def test_a_second_training_into_a_claimed_run_directory_is_refused(tmp_path):
     assert first.wait(timeout=300) == 0
     assert second.returncode == 2 and f"train_url {run} is in use by pid {first.pid} on host" in second.stderr
     assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2, 3, 4, 5, 6]
-    assert not list((run / ".wrn-claims").iterdir())  # released at the end
+    assert not (run / ".wrn-claims").exists()  # released at the end, and its folder with it
 
 
 def test_the_claim_of_a_killed_run_is_taken_over(tmp_path):
@@ -141,6 +141,8 @@ def test_two_trainings_into_one_obs_train_url(obs_env, object_store, tmp_path):
     assert second.returncode == 2 and f"train_url {run} is in use by pid {first.pid}" in second.stderr
     assert epochs_in(object_store.read(bucket, "runs/shared/metrics.jsonl").decode()) == [1, 2, 3, 4, 5, 6]
     assert not [k for k in object_store.keys(bucket, "runs/shared/") if ".wrn-claims/" in k]
+    # the refused launch left no scratch copy of its own; the finished one no upload snapshots
+    assert len(list((Path(obs_env["WRN_SCRATCH_DIR"]) / "runs").iterdir())) == 1
 
 
 def test_resuming_another_checkpoint_into_a_folder_that_holds_a_run_is_refused(tiny_data, tmp_path):
@@ -251,7 +253,18 @@ def test_a_read_only_train_url_is_one_line(tiny_data, small_disk):
 
 def test_user_errors_are_one_line(tiny_data, tmp_path):
     (tmp_path / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    (tmp_path / "empty.yaml").write_text("# only a comment\n")
+    (tmp_path / "list.yaml").write_text("- depth: 10\n")
     cases = {
+        "empty config": (["local/train.py", f"--config={tmp_path / 'empty.yaml'}", f"--data_url={tiny_data}",
+                          f"--train_url={tmp_path / 'r0'}"], f"config {tmp_path / 'empty.yaml'}: empty, expected a "
+                                                              "mapping of key: value"),
+        "list config": (["local/train.py", f"--config={tmp_path / 'list.yaml'}", f"--data_url={tiny_data}",
+                         f"--train_url={tmp_path / 'r0'}"], "expected a mapping of key: value, got list"),
+        "ema_decay 1.0 in float32": (["local/train.py", "--config=demo", f"--data_url={tiny_data}",
+                                      f"--train_url={tmp_path / 'r0'}", "--ema_decay=0.99999999"],
+                                     "config key 'ema_decay' has value 0.99999999, expected a value below 1 in "
+                                     "float32"),
         "config not UTF-8": (["local/train.py", f"--config={tmp_path / 'latin1.yaml'}", f"--data_url={tiny_data}",
                               f"--train_url={tmp_path / 'r1'}"], "not UTF-8 text (byte 0xe9 at offset 9)"),
         "empty train_url": (["local/train.py", f"--data_url={tiny_data}", "--train_url="], "argument --train_url: empty"),
@@ -270,6 +283,7 @@ def test_user_errors_are_one_line(tiny_data, tmp_path):
         assert done.returncode == 2, name
         assert message in done.stderr, (name, done.stderr[-1500:])
         assert "Traceback" not in done.stderr, name
+    assert not (tmp_path / "r0").exists()
 
 
 def test_a_data_file_that_cannot_be_read_is_one_line(tmp_path):
@@ -340,3 +354,205 @@ def test_scratch_and_record_folders_do_not_pile_up(obs_env, object_store, tmp_pa
     copies = list((Path(obs_env["WRN_SCRATCH_DIR"]) / "runs").iterdir())
     assert len(copies) == 1  # the first launch's fully uploaded copy was removed by the second
     assert len(list(Path(tempfile.gettempdir()).glob("wrn-obs-records-*"))) == records_before
+
+
+# ---- resume that cannot lie -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished 2-epoch run (its data, its folder); tests copy the folder before changing it."""
+    root = tmp_path_factory.mktemp("finished")
+    data = make_cifar(root / "data")
+    done = train(data, root / "run", "--epochs=2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return data, root / "run"
+
+
+def copy_run(run: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(run, target)
+    return target
+
+
+def test_a_finished_checkpoint_resumed_into_a_new_folder_is_refused(finished, tmp_path):
+    data, run = finished
+    done = train(data, tmp_path / "new", "--epochs=2", f"--resume={run / 'ckpt' / 'last.ckpt'}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert (f"checkpoint {run / 'ckpt' / 'last.ckpt'} completed all 2 epochs of its run: resuming it into a new "
+            "train_url would train nothing") in done.stderr
+    assert not (tmp_path / "new" / "summary.json").exists()
+
+
+def test_epochs_below_the_completed_epochs_is_an_error(finished, tmp_path):
+    data, run = finished
+    done = train(data, copy_run(run, tmp_path / "run"), "--epochs=1", "--resume=auto")
+    assert done.returncode == 2 and ("config key 'epochs' has value 1, but checkpoint "
+                                     f"{tmp_path / 'run' / 'ckpt' / 'last.ckpt'} already completed 2 epochs") in done.stderr
+
+
+@pytest.mark.parametrize("override", ["--cutout=8", "--batch_size=8", "--mean=0.5,0.5,0.5", "--depth=16",
+                                      "--dataset=cifar100", "--label_smoothing=0.1", "--random_flip=true"])
+def test_keys_that_change_what_completed_epochs_mean_are_refused_on_resume(finished, tmp_path, override):
+    data, run = finished
+    key = override[2:].split("=")[0]
+    done = train(data, copy_run(run, tmp_path / "run"), "--epochs=3", "--resume=auto", override)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"config key {key!r} has value" in done.stderr and "changes what the completed epochs mean" in done.stderr
+    assert epochs_in((tmp_path / "run" / "metrics.jsonl").read_text()) == [1, 2]
+
+
+def test_schedule_keys_changed_on_resume_warn_once_and_the_history_keeps_both(finished, tmp_path):
+    data, run = finished
+    run = copy_run(run, tmp_path / "run")
+    done = train(data, run, "--epochs=3", "--lr=0.02", "--resume=auto")
+    assert done.returncode == 0, done.stderr[-2000:]
+    warnings = [line for line in done.stdout.splitlines() if "with changed keys" in line]
+    assert len(warnings) == 1 and "epochs 2 -> 3, lr 0.05 -> 0.02" in warnings[0]
+    history = [json.loads(line) for line in (run / "config_history.jsonl").read_text().splitlines()]
+    assert [(h["from_epoch"], h["config"]["epochs"], h["config"]["lr"]) for h in history] == [(1, 2, 0.05), (3, 3, 0.02)]
+    assert "epochs: 3" in (run / "config.yaml").read_text() and epochs_in((run / "metrics.jsonl").read_text()) == [1, 2, 3]
+
+
+# ---- metrics records checked, not trusted ---------------------------------------------------------------------------
+
+def complete_record(epoch: int = 1) -> dict:
+    return {"epoch": epoch, "global_step": 6 * epoch, "train_loss": 2.1, "lr": 0.05, "epoch_seconds": 1.0,
+            "step_seconds": 0.1, "images_per_second": 90.0, "loss_scale": 1.0, "overflow_steps": 0, "top1": 0.5,
+            "top5": 0.9, "eval_loss": 1.9, "eval_images": 40}
+
+
+def test_a_complete_record_is_kept_and_every_missing_or_mistyped_field_is_named():
+    from wrn.run import records
+
+    assert records.parse(json.dumps(complete_record())).kept == [complete_record()]
+    for name in records.FIELDS:
+        missing = {k: v for k, v in complete_record().items() if k != name}
+        for damaged, reason in ((missing, f"no field {name!r}"),
+                                ({**complete_record(), name: "7"}, f"field {name!r} is '7', expected"),
+                                ({**complete_record(), name: True}, f"field {name!r} is True, expected")):
+            parsed = records.parse(json.dumps(complete_record()) + "\n" + json.dumps({**damaged, "epoch": 2}
+                                                                                     if name != "epoch" else damaged))
+            assert [r["epoch"] for r in parsed.kept] == [1], name
+            assert parsed.dropped[0][0] == 2 and reason in parsed.dropped[0][1], (name, parsed.dropped)
+    for nullable in ("top1", "top5", "eval_loss", "eval_images"):
+        assert records.parse(json.dumps({**complete_record(), nullable: None})).dropped == []
+    for name in ("global_step", "train_loss", "lr", "overflow_steps"):
+        assert "expected" in records.parse(json.dumps({**complete_record(), name: None})).dropped[0][1]
+    repeated = records.parse("\n".join(json.dumps(complete_record(e)) for e in (1, 2, 2, 1, 3)))
+    assert [r["epoch"] for r in repeated.kept] == [1, 2, 3]
+    assert [n for n, _ in repeated.dropped] == [3, 4] and "epoch 2 again" in repeated.dropped[0][1]
+    assert records.parse("[1, 2]\n").dropped == [(1, "a JSON list, not an object")]
+
+
+@pytest.mark.parametrize("damage", ["missing", "mistyped", "repeated"])
+def test_records_that_parse_but_are_not_complete_are_dropped_and_the_run_goes_on(finished, tmp_path, damage):
+    data, run = finished
+    run = copy_run(run, tmp_path / "run")
+    first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    line = {"missing": {k: v for k, v in first.items() if k != "train_loss"},
+            "mistyped": {**first, "epoch": 3, "lr": "0.1"}, "repeated": first}[damage]
+    with open(run / "metrics.jsonl", "a") as metrics:
+        metrics.write(json.dumps(line) + "\n")
+    done = train(data, run, "--epochs=3", "--resume=auto")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "metrics.jsonl: dropped 1 damaged line(s) (line 3: " in done.stdout
+    assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2, 3]
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 3
+
+
+# ---- the run claim under damage -------------------------------------------------------------------------------------
+
+def live_claim(**changes) -> dict:
+    """The claim of a live process on this host (pid 1) as the claim code writes it."""
+    import socket
+
+    from wrn.platform.staging import process_start_ticks
+
+    return {"launch": "l1", "host": socket.gethostname(), "pid": 1, "pid_start": process_start_ticks(1),
+            "started": time.time() - 60, "heartbeat": time.time(), **changes}
+
+
+def claim_of(run: Path):
+    from wrn.platform.storage.local import LocalStorage
+    from wrn.run.claim import RunClaim
+
+    return RunClaim(LocalStorage(), str(run), env={"WRN_CLAIM_STALE": "3", "WRN_CLAIM_HEARTBEAT": "0.5"})
+
+
+def test_a_live_claim_on_this_host_is_refused_with_advice_that_helps(tmp_path):
+    from wrn.errors import RunDirError
+
+    (tmp_path / ".wrn-claims").mkdir()
+    (tmp_path / ".wrn-claims" / "other.json").write_text(json.dumps(live_claim()))
+    with pytest.raises(RunDirError, match=r"is in use by pid 1 on host .*: one training per run directory; that "
+                                          r"process is running on this host: wait for it to end or stop it \(kill 1\)"):
+        claim_of(tmp_path).acquire()
+    assert [p.name for p in (tmp_path / ".wrn-claims").iterdir()] == ["other.json"]
+
+
+@pytest.mark.parametrize("field", ["launch", "host", "pid", "pid_start", "started", "heartbeat"])
+@pytest.mark.parametrize("damage", ["missing", "empty", "null", "zero"])
+def test_a_claim_with_a_damaged_field_neither_blocks_nor_misleads(tmp_path, caplog, field, damage):
+    claim = live_claim()
+    if damage == "missing":
+        del claim[field]
+    else:
+        claim[field] = {"empty": "", "null": None, "zero": 0}[damage]
+    (tmp_path / ".wrn-claims").mkdir()
+    (tmp_path / ".wrn-claims" / "damaged.json").write_text(json.dumps(claim))
+    started = time.monotonic()
+    holder = claim_of(tmp_path).acquire()
+    try:
+        assert time.monotonic() - started < 2  # taken at once, not after a stale wait
+        assert not (tmp_path / ".wrn-claims" / "damaged.json").exists()
+        assert f"removing the damaged run claim {tmp_path / '.wrn-claims' / 'damaged.json'}" in caplog.text
+    finally:
+        holder.release()
+
+
+def test_a_claims_path_that_is_not_a_folder_is_one_line(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".wrn-claims").write_text("not a folder")
+    done = train(tiny_data, run)
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"error: {run / '.wrn-claims'} is not a folder: this package keeps the run claims of train_url {run} there; "
+        "remove or rename it")
+
+
+# ---- obs:// runs: leftovers and the final upload --------------------------------------------------------------------
+
+def test_a_killed_obs_run_leaves_no_upload_or_empty_folders(obs_env, object_store, tmp_path):
+    uploads_before = len(list(Path(tempfile.gettempdir()).glob("wrn-upload-*")))
+    bucket = object_store.new_bucket()
+    storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data"), f"obs://{bucket}/cifar10")
+    data, run = f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/k"
+    scratch = Path(obs_env["WRN_SCRATCH_DIR"]) / "runs"
+    killed = train(data, run, "--epochs=2", "--resume=auto", env={**obs_env, "WRN_TEST_KILL_AT": "after-last:1",
+                                                                  "WRN_LAUNCH_ID": "first"})
+    assert killed.returncode == -signal.SIGKILL
+    (scratch / (next(scratch.iterdir()).name.rsplit("-", 1)[0] + "-empty")).mkdir()  # a launch killed at its start
+    again = train(data, run, "--epochs=2", "--resume=auto", env={**obs_env, "WRN_LAUNCH_ID": "second"})
+    assert again.returncode == 0, again.stderr[-2000:]
+    left = sorted(p.name.rsplit("-", 1)[1] for p in scratch.iterdir())
+    assert left == ["first", "second"]  # the killed copy holds files (kept and named); no .upload, no empty copy
+    assert "keeping " in again.stdout + again.stderr and len(list(Path(tempfile.gettempdir()).glob("wrn-upload-*"))) == uploads_before
+
+
+def test_sigterm_during_the_final_upload_still_uploads_the_summary(obs_env, object_store, tmp_path):
+    bucket = object_store.new_bucket()
+    storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data"), f"obs://{bucket}/cifar10")
+    done = train(f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/t", "--epochs=1",
+                 env={**obs_env, "WRN_TEST_KILL_AT": "final-upload:0:SIGTERM"})
+    assert done.returncode == 143 and "SIGTERM received: finishing the upload of the run's files first" in done.stdout
+    assert done.stderr.strip().splitlines()[-1].startswith("stopped by SIGTERM")
+    summary = json.loads(object_store.read(bucket, "runs/t/summary.json"))
+    assert summary["epochs"] == 1 and "runs/t/ckpt/best.ckpt" in object_store.keys(bucket, "runs/t/")
+
+
+def test_a_failed_start_leaves_no_run_folder(tmp_path):
+    missing = tmp_path / "no-data"
+    done = train(missing, tmp_path / "runs" / "exp")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs" / "exp").exists()

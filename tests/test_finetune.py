@@ -39,6 +39,25 @@ def test_a_cifar10_model_fine_tuned_onto_cifar100_with_a_frozen_backbone(pretrai
     frozen = [n for n in before if not n.startswith("fc.") and n.endswith(("weight", "gamma", "beta"))
               and not n.startswith(("moments.", "run_"))]
     assert frozen and all(np.array_equal(before[n].asnumpy(), after[n].asnumpy()) for n in frozen)
+    # "trains the classifier only": the backbone's BatchNorm statistics stay the pretrained ones too
+    statistics = [n for n in before if n.endswith(("moving_mean", "moving_variance")) and "." in n
+                  and not n.startswith(("moments.", "ema."))]
+    assert statistics and all(np.array_equal(before[n].asnumpy(), after[n].asnumpy()) for n in statistics)
+
+
+def test_pretrained_weights_that_are_not_finite_are_refused_before_training(pretrained, tmp_path):
+    import mindspore as ms
+
+    params = ckpt.read(pretrained / "best.ckpt")
+    weight = params["blocks.0.conv1.weight"].asnumpy().copy()
+    weight[0, 0, 0, 0] = np.nan
+    params["blocks.0.conv1.weight"] = ms.Parameter(ms.Tensor(weight), name="blocks.0.conv1.weight")
+    ms.save_checkpoint([{"name": k, "data": v} for k, v in params.items() if k != ckpt.CONFIG_KEY],
+                       str(tmp_path / "nan.ckpt"))
+    done = train(make_cifar(tmp_path / "c10"), tmp_path / "ft", "--epochs=1", f"--pretrained={tmp_path / 'nan.ckpt'}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert (f"checkpoint {tmp_path / 'nan.ckpt'}: parameter 'blocks.0.conv1.weight' holds nan or inf values"
+            in done.stderr) and not (tmp_path / "ft" / "metrics.jsonl").exists()
 
 
 def test_fine_tuning_starts_at_epoch_one_with_a_fresh_optimizer(pretrained, tmp_path):

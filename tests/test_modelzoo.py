@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,7 +106,7 @@ def test_the_repositorys_config_file_loads_with_its_help_document(tmp_path):
     notes: list[str] = []
     cfg = load_config(str(tmp_path / "wideresnet_cifar10_config.yaml"), notes=notes)
     assert (cfg.epochs, cfg.batch_size, cfg.device_target, cfg.eval_start_epoch) == (300, 64, "Ascend", 1_000_000)
-    assert "run_eval=False -> evaluate after the last epoch only" in notes
+    assert "run_eval=False -> evaluate after the last epoch only (over eval_start_epoch=1)" in notes
 
 
 @pytest.mark.parametrize("key,value,reason", [
@@ -168,14 +169,23 @@ def test_eval_export_and_310_scripts(tmp_path):
     config = seed_yaml(tmp_path / "s.yaml")
     assert script("run_standalone_train.sh", str(data), str(config), "exp5", cwd=tmp_path).returncode == 0
     best = tmp_path / "runs" / "exp5" / "ckpt" / "best.ckpt"
-    evaluated = script("run_eval.sh", str(data), str(best), "False", str(config), cwd=tmp_path)
+    # The README's exact form: three arguments, no config. The checkpoint (WRN-10-1 from a config file, not the
+    # default WRN-40-10) carries its config, copies of it too.
+    shutil.copy(best, tmp_path / "copied.ckpt")
+    evaluated = script("run_eval.sh", str(data), str(tmp_path / "copied.ckpt"), "False", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert evaluated.stdout.strip().splitlines()[-1].startswith("result: {'top_1_accuracy': ")
+    with_config = script("run_eval.sh", str(data), str(best), "False", str(config), cwd=tmp_path)
+    assert with_config.stdout.strip().splitlines()[-1] == evaluated.stdout.strip().splitlines()[-1]
+    wrong = script("run_eval.sh", str(data), str(best), "False", "wrn16_4", cwd=tmp_path)
+    assert wrong.returncode == 2 and wrong.stderr.strip() == (
+        f"error: --config wrn16_4 builds WRN-16-4 with 10 classes, but checkpoint {best} holds WRN-10-1 with 10 "
+        "classes (recipe 's'): leave out --config (and architecture overrides) to use the checkpoint's own config")
     modelart = script("run_eval.sh", str(data), str(best), "True", cwd=tmp_path)
     assert modelart.returncode == 1 and "MODELART=True needs obs:// URLs" in modelart.stderr
 
     exported = subprocess.run([sys.executable, str(ROOT / "export.py"), f"--ckpt_file={best}", "--file_format=MINDIR",
-                               f"--file_name={tmp_path / 'wideresnet'}", f"--config={config}"], cwd=tmp_path,
+                               f"--file_name={tmp_path / 'wideresnet'}"], cwd=tmp_path,
                               capture_output=True, text=True, timeout=300)
     assert exported.returncode == 0, exported.stderr[-2000:]
     assert (tmp_path / "wideresnet.mindir").is_file() and (tmp_path / "wideresnet.mindir.json").is_file()
@@ -230,3 +240,45 @@ def test_modelzoo_checkpoints_are_refused_with_the_reason(tmp_path):
                    f"--checkpoint={tmp_path / 'WideResNet_best.ckpt'}")
     assert done.returncode == 2 and "comes from the MindSpore ModelZoo WideResNet" in done.stderr
     assert "biases on every convolution" in done.stderr
+
+
+@pytest.mark.parametrize("modelzoo_key,native,value", [
+    ("epoch_size", "epochs", 3), ("lr_init", "lr", 0.2), ("save_checkpoint_epochs", "checkpoint_interval", 2),
+    ("use_label_smooth", "label_smoothing", 0.2), ("label_smooth_factor", "label_smoothing", 0.2)])
+def test_a_file_with_a_modelzoo_key_and_its_native_twin_is_refused_naming_both(tmp_path, modelzoo_key, native, value):
+    path = seed_yaml(tmp_path / "c.yaml", **{native: value})
+    if modelzoo_key == "label_smooth_factor":  # alone, without use_label_smooth
+        values = {k: v for k, v in yaml.safe_load(path.read_text()).items() if k != "use_label_smooth"}
+        path.write_text(yaml.safe_dump(values))
+    with pytest.raises(ConfigError, match=f"holds both the ModelZoo key {modelzoo_key!r} .* and its twin {native!r}"):
+        load_config(str(path))
+
+
+def test_the_command_line_wins_over_a_files_twin_and_the_mapping_says_so(tmp_path):
+    notes: list[str] = []
+    cfg = load_config(str(seed_yaml(tmp_path / "c.yaml")), {"epochs": "5", "label_smoothing": "0.0"}, notes)
+    assert (cfg.epochs, cfg.label_smoothing) == (5, 0.0)
+    assert "epochs=5 from the command line over the file's mapped epochs=2" in notes
+    console = load_config(str(seed_yaml(tmp_path / "d.yaml")), {"epoch_size": "4"}, notes)  # the console's name
+    assert console.epochs == 4
+    with pytest.raises(ConfigError, match="the command line: holds both the ModelZoo key 'epoch_size'"):
+        load_config(str(seed_yaml(tmp_path / "e.yaml")), {"epoch_size": "4", "epochs": "6"})
+
+
+@pytest.mark.parametrize("label", ["../escape", "..", ".", "a/b", "/abs"])
+def test_a_label_cannot_put_the_run_outside_runs(tmp_path, label):
+    data = make_cifar(tmp_path / "data")
+    (tmp_path / "work").mkdir()
+    done = script("run_standalone_train.sh", str(data), str(seed_yaml(tmp_path / "s.yaml")), label,
+                  cwd=tmp_path / "work")
+    assert done.returncode == 1 and done.stderr.strip() == (
+        f"error: LABEL '{label}' must be one folder name below ./runs (no '/', not '.' or '..')")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "s.yaml", "work"]
+    assert not list((tmp_path / "work").iterdir())
+
+
+def test_a_failed_script_start_leaves_no_run_folder(tmp_path):
+    done = script("run_standalone_train.sh", str(tmp_path / "no-data"), str(seed_yaml(tmp_path / "s.yaml")), "exp",
+                  cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs" / "exp").exists()

@@ -10,10 +10,11 @@ from wrn.run import checkpoint as ckpt
 from wrn.run.build import build_trainer, setup_runtime
 from wrn.run.callbacks import EpochEnd
 from wrn.config import build_config
-from wrn.errors import CheckpointError, RunDirError
+from wrn.errors import CheckpointError, ConfigError, RunDirError
 from wrn.run.train import train
+from conftest import make_cifar
 
-RUN_FILES = ["config.yaml", "metrics.jsonl", "train.log", "ckpt/last.ckpt", "ckpt/best.ckpt", "curves.png",
+RUN_FILES = ["config.yaml", "config_history.jsonl", "metrics.jsonl", "train.log", "ckpt/last.ckpt", "ckpt/best.ckpt", "curves.png",
              "summary.json"]
 
 
@@ -115,10 +116,15 @@ def test_bad_resume_sources_are_clear_errors(tiny_data, tiny_cfg, tmp_path):
     train(tiny_cfg(epochs=1, warmup_epochs=0), tiny_data, run)
     with pytest.raises(CheckpointError, match="holds weights only .*use --pretrained"):
         train(tiny_cfg(epochs=2), tiny_data, tmp_path / "r2", resume=str(run / "ckpt" / "best.ckpt"))
-    with pytest.raises(CheckpointError, match="does not match this network: parameter 'blocks.0.conv1.weight'"):
+    # keys that change what the completed epochs mean are named (the checkpoint carries its config)
+    with pytest.raises(ConfigError, match="config key 'widen_factor' has value 2, but checkpoint .* was trained "
+                                          "with 1: changing it on resume changes what the completed epochs mean"):
         train(tiny_cfg(epochs=2, widen_factor=2), tiny_data, tmp_path / "r3", resume=str(run / "ckpt" / "last.ckpt"))
-    with pytest.raises(CheckpointError, match="written with 6 steps per epoch, this run has 3"):
+    with pytest.raises(ConfigError, match="config key 'batch_size' has value 32, but checkpoint .* trained with 16"):
         train(tiny_cfg(epochs=2, batch_size=32), tiny_data, tmp_path / "r4", resume=str(run / "ckpt" / "last.ckpt"))
+    bigger = make_cifar(tmp_path / "bigger", train_sizes=(192,))  # other data, same keys: the position would shift
+    with pytest.raises(CheckpointError, match="written with 6 steps per epoch, this run has 12"):
+        train(tiny_cfg(epochs=2), bigger, tmp_path / "r4b", resume=str(run / "ckpt" / "last.ckpt"))
     with pytest.raises(CheckpointError, match="does not exist"):
         train(tiny_cfg(epochs=2), tiny_data, tmp_path / "r5", resume=str(tmp_path / "nope.ckpt"))
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint" * 10)

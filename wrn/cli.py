@@ -63,7 +63,8 @@ def location(text: str) -> str:
 def _train_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Train a WideResNet; any --key=value overrides the recipe.",
                                      allow_abbrev=False)
-    parser.add_argument("--config", default="wrn40_10", help="recipe name (wrn40_10, wrn28_10, wrn16_4, demo) or YAML path")
+    parser.add_argument("--config", default=None, help="recipe name (wrn40_10, wrn28_10, wrn16_4, demo) or YAML path "
+                        "(default: the config that --pretrained's or --resume=PATH's checkpoint carries, else wrn40_10)")
     parser.add_argument("--data_url", required=True, type=location, help="CIFAR-10 binary folder")
     parser.add_argument("--train_url", required=True, type=location, help="run directory (created if needed)")
     parser.add_argument("--resume", action="append", default=[],
@@ -85,9 +86,13 @@ def _one_resume(values: list[str], default: str) -> str:
     return distinct[0] if distinct else default
 
 
-def _load_config(config: str, rest: Sequence[str], platform: bool = False):
-    """The recipe plus `--key=value` overrides; on ModelArts the platform's own arguments are logged and dropped."""
-    from wrn.config import load_config, parse_overrides
+def _load_config(config: str | None, rest: Sequence[str], platform: bool = False, checkpoint: str | None = None,
+                 check_architecture: bool = True):
+    """The recipe plus `--key=value` overrides; on ModelArts the platform's own arguments are logged and dropped.
+    Without `config`, the config `checkpoint` carries (else the default recipe); with both, a config of another
+    architecture than the checkpoint's is refused (`check_architecture`)."""
+    from wrn.config import parse_overrides
+    from wrn.run.ckptconfig import resolve
 
     overrides = split_overrides(rest)
     if platform:
@@ -95,7 +100,7 @@ def _load_config(config: str, rest: Sequence[str], platform: bool = False):
         if ignored:
             print(f"ignoring platform arguments: {' '.join('--' + a for a in ignored)}", flush=True)
     notes: list[str] = []
-    cfg = load_config(config, parse_overrides(overrides), notes)
+    cfg = resolve(config, parse_overrides(overrides), checkpoint, notes, check_architecture)
     if notes:
         print(f"ModelZoo keys mapped: {'; '.join(notes)}", flush=True)
     return cfg
@@ -105,7 +110,9 @@ def train_main(argv: Sequence[str] | None = None, prog: str = "train.py", platfo
     args, rest = _train_parser(prog).parse_known_args(argv)
     # a job the platform restarts continues where it stopped
     resume = _one_resume(args.resume, "auto" if platform else "")
-    cfg = _load_config(args.config, rest, platform)
+    # A checkpoint to start from describes its own network; fine-tuning may change the classifier (no check).
+    source = resume if resume not in ("", "auto") else args.pretrained
+    cfg = _load_config(args.config, rest, platform, checkpoint=source, check_architecture=False)
     from wrn.run.train import train
 
     try:
@@ -172,7 +179,7 @@ def modelarts_launch_main(argv: Sequence[str] | None = None) -> int:
 def eval_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="eval.py", description="Top-1/top-5 of a checkpoint, or of an exported "
                                      ".mindir/.onnx file, on the eval split.", allow_abbrev=False)
-    parser.add_argument("--config", default="wrn40_10")
+    parser.add_argument("--config", default=None, help="recipe name or YAML path (default: the config the checkpoint carries, else wrn40_10)")
     parser.add_argument("--data_url", required=True, type=location)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--checkpoint", type=location, help="a checkpoint (local or obs://)")
@@ -180,7 +187,11 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
                                                   "sidecar says, else as --config; a raw export gets the pixels)")
     parser.add_argument("--output", default="", help="also write the result JSON here")
     args, rest = parser.parse_known_args(argv)
-    cfg = _load_config(args.config, rest)
+    if args.output:
+        from wrn.run.evaluate import check_writable
+
+        check_writable(Path(args.output))  # before anything is read
+    cfg = _load_config(args.config, rest, checkpoint=args.checkpoint)
     if args.model:
         from wrn.deploy.infer import data_of, evaluate_model
         from wrn.deploy.runners import sidecar_of
@@ -201,12 +212,12 @@ def modelarts_eval_main(argv: Sequence[str] | None = None) -> int:
     the platform's own arguments are dropped, ModelZoo's --checkpoint_url names the checkpoint too."""
     parser = argparse.ArgumentParser(prog="modelarts/eval.py", description=modelarts_eval_main.__doc__,
                                      allow_abbrev=False)
-    parser.add_argument("--config", default="wrn40_10")
+    parser.add_argument("--config", default=None, help="recipe name or YAML path (default: the config the checkpoint carries, else wrn40_10)")
     parser.add_argument("--data_url", required=True, type=location)
     parser.add_argument("--checkpoint", "--checkpoint_url", dest="checkpoint", required=True, type=location)
     parser.add_argument("--train_url", required=True, type=location, help="folder for eval.json (local or obs://)")
     args, rest = parser.parse_known_args(argv)
-    cfg = _load_config(args.config, rest, platform=True)
+    cfg = _load_config(args.config, rest, platform=True, checkpoint=args.checkpoint)
     from wrn.run.evaluate import evaluate_into
 
     print(json.dumps(evaluate_into(cfg, args.data_url, args.checkpoint, args.train_url), sort_keys=True))
@@ -216,7 +227,7 @@ def modelarts_eval_main(argv: Sequence[str] | None = None) -> int:
 def _export_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Export a checkpoint to MINDIR, ONNX or AIR.",
                                      allow_abbrev=False)
-    parser.add_argument("--config", default="wrn40_10")
+    parser.add_argument("--config", default=None, help="recipe name or YAML path (default: the config the checkpoint carries, else wrn40_10)")
     parser.add_argument("--checkpoint", required=True, type=location, help="local path or obs:// URL")
     parser.add_argument("--file_format", default="MINDIR", help="MINDIR, ONNX or AIR (Ascend only)")
     parser.add_argument("--batch_size", type=int, default=1)
@@ -265,7 +276,7 @@ def _add_input_kind(parser: argparse.ArgumentParser, default: str | None, help_t
 
 def export_main(argv: Sequence[str] | None = None, prog: str = "export.py", platform: bool = False) -> int:
     args, rest = _export_parser(prog).parse_known_args(argv)
-    cfg = _load_config(args.config, rest, platform)
+    cfg = _load_config(args.config, rest, platform, checkpoint=args.checkpoint)
     from wrn.deploy.export import export
 
     print(json.dumps(export(cfg, args.checkpoint, args.file_format, args.batch_size, args.train_url,
@@ -281,14 +292,14 @@ def modelzoo_export_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--file_format", default="MINDIR", help="MINDIR, ONNX or AIR (Ascend only)")
     parser.add_argument("--file_name", default="wideresnet", type=location, help="output path without the suffix")
     parser.add_argument("--device_id", type=int, default=None, help="the Ascend device to export on")
-    parser.add_argument("--config", default="wrn40_10")
+    parser.add_argument("--config", default=None, help="recipe name or YAML path (default: the config the checkpoint carries, else wrn40_10)")
     parser.add_argument("--batch_size", type=int, default=1)
     _add_input_kind(parser, "normalised", "normalised (default) or raw (uint8 NHWC pixels in, normalised in the graph)")
     _add_quantize(parser)
     args, rest = parser.parse_known_args(argv)
     if args.device_id is not None:
         os.environ["DEVICE_ID"] = str(args.device_id)
-    cfg = _load_config(args.config, rest)
+    cfg = _load_config(args.config, rest, checkpoint=args.ckpt_file)
     from wrn.deploy.export import export
 
     target = Path(args.file_name)
@@ -576,7 +587,8 @@ def package_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--checkpoint", required=True, type=location,
                         help="a checkpoint (exported here), or an .onnx / .mindir export with its .json sidecar")
     parser.add_argument("--train_url", required=True, type=location, help="OUT folder (local or obs://): OUT/model/")
-    parser.add_argument("--config", default="wrn40_10", help="the checkpoint's recipe (unused for an export)")
+    parser.add_argument("--config", default=None, help="the checkpoint's recipe (default: the config it carries, "
+                        "else wrn40_10; unused for an export)")
     parser.add_argument("--target", choices=("cpu", "ascend"), default=None,
                         help="cpu: ONNX through onnxruntime (default for a checkpoint); ascend: MINDIR")
     parser.add_argument("--runtime", default=None, help="config.json runtime (default: the documented inference "
@@ -594,7 +606,7 @@ def package_main(argv: Sequence[str] | None = None) -> int:
     if is_export and args.input_kind:
         raise WrnError(f"--input {args.input_kind} does not apply to an existing export: its sidecar decides "
                        "(export with --input, or package the checkpoint)")
-    cfg = None if is_export else _load_config(args.config, rest)
+    cfg = None if is_export else _load_config(args.config, rest, checkpoint=args.checkpoint)
     print(json.dumps(build_package(args.checkpoint, args.train_url, cfg=cfg, target=args.target,
                                    runtime=args.runtime, labels=args.labels, input_kind=args.input_kind or "raw"),
                      sort_keys=True))

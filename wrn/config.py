@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import yaml
 
 from wrn import modelzoo
@@ -112,10 +113,11 @@ def recipe_names() -> list[str]:
 
 
 def load_config(recipe: str, overrides: dict[str, Any] | Iterable[str] = (),
-                notes: list[str] | None = None) -> Config:
-    """Load a named recipe (e.g. `wrn40_10`) or a YAML path, apply overrides and validate. ModelZoo WideResNet keys
-    (in the file or the overrides) are translated; `notes` receives what became of each."""
-    values = _read_recipe(recipe)
+                notes: list[str] | None = None, base: dict[str, Any] | None = None) -> Config:
+    """Load a named recipe (e.g. `wrn40_10`) or a YAML path (or, with `base`, those values, named `recipe` in
+    errors), apply overrides and validate. ModelZoo WideResNet keys (in the file or the overrides) are translated;
+    `notes` receives what became of each."""
+    values = dict(base) if base is not None else _read_recipe(recipe)
     values.setdefault("name", Path(recipe).stem if recipe.endswith((".yaml", ".yml")) else recipe)
     if not isinstance(overrides, dict):
         overrides = parse_overrides(overrides)
@@ -125,11 +127,9 @@ def load_config(recipe: str, overrides: dict[str, Any] | Iterable[str] = (),
                                   overrides.get("label", values.get("label", "fine")))
         if classes:
             overrides = {**overrides, "num_classes": classes}
-    values.update(overrides)
-    if modelzoo.is_modelzoo(values):
-        values, mapped = modelzoo.translate(values, source=recipe)
-        if notes is not None:
-            notes.extend(mapped)
+    values, mapped = modelzoo.merge(values, overrides, source=recipe)
+    if notes is not None:
+        notes.extend(mapped)
     return build_config(values, source=recipe)
 
 
@@ -180,9 +180,11 @@ def _read_recipe(recipe: str) -> dict[str, Any]:
         text = candidate.read_text()
     try:
         # The ModelZoo's files append a second YAML document of help texts: the first one is the config.
-        data = next(iter(yaml.safe_load_all(text)), None) or {}
+        data = next(iter(yaml.safe_load_all(text)), None)
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {recipe}: not valid YAML ({exc})".replace("\n", " ")) from None
+    if data is None:  # an empty file (or comments only) would silently train the defaults
+        raise ConfigError(f"config {recipe}: empty, expected a mapping of key: value")
     if not isinstance(data, dict):
         raise ConfigError(f"config {recipe}: expected a mapping of key: value, got {type(data).__name__}")
     return data
@@ -290,6 +292,9 @@ def _validate(cfg: Config, source: str) -> None:
     check(v["accumulation_steps"] >= 1, "accumulation_steps", "an integer >= 1 (micro-batches per optimizer step)")
     check(v["clip_grad_norm"] >= 0, "clip_grad_norm", "a number >= 0 (0: no clipping)")
     check(0 <= v["ema_decay"] < 1, "ema_decay", "a value in [0, 1) (0: no EMA; 0.999 is usual)")
+    # The average is kept in float32: a decay that rounds to 1.0 there would never move it off its start.
+    check(float(np.float32(v["ema_decay"])) < 1, "ema_decay",
+          "a value below 1 in float32 (at most 0.99999994; 0.999 is usual)")
     check(v["checkpoint_interval"] >= 1, "checkpoint_interval", "an integer >= 1 (epochs between periodic checkpoints)")
     check(profile_range(v["profile_steps"]) is not None, "profile_steps",
           "START-END, the steps of the profiled epoch (1 <= START <= END, e.g. 10-20), one step N, or empty (off)")

@@ -21,6 +21,10 @@ def atomic_path(path: Path, suffix: str = "") -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp makes the file 0600 and MindSpore's writers chmod theirs to 0400; a finished file is for the
+        # deployment too (a service under another user reads the export): rw for its owner, readable as the umask
+        # allows (0644 under the usual 022).
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -28,6 +32,17 @@ def atomic_path(path: Path, suffix: str = "") -> Iterator[Path]:
         # leaves it behind when the disk is full): everything named after this write goes with it.
         for leftover in path.parent.glob(glob.escape(tmp.name[: -len(f".tmp{suffix}")]) + ".*"):
             leftover.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask sets it, racing other threads' file creation)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

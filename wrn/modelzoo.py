@@ -54,12 +54,28 @@ SCHEDULE_NOTE = ("learning rate: this package's lr_schedule/lr_milestones/lr_gam
                  "the warmup); add them to the file to decay it")
 
 
+# A ModelZoo key and the key of this package that sets the same thing: one source may hold only one of them.
+TWINS: tuple[tuple[str, str], ...] = (*RENAMED.items(), ("use_label_smooth", "label_smoothing"),
+                                      ("label_smooth_factor", "label_smoothing"))
+
+
 def is_modelzoo(values: dict[str, Any]) -> bool:
     return bool(MODELZOO_KEYS & set(values))
 
 
-def translate(values: dict[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
-    """`values` with ModelZoo keys replaced by this package's; the notes say what became of each ModelZoo key."""
+def check_twins(values: dict[str, Any], source: str) -> None:
+    """A file (or a command line) that sets one thing twice, as a ModelZoo key and as this package's, is refused:
+    which one was meant cannot be known."""
+    for modelzoo_key, native in TWINS:
+        if modelzoo_key in values and native in values:
+            raise ConfigError(f"{source}: holds both the ModelZoo key {modelzoo_key!r} ({values[modelzoo_key]!r}) "
+                              f"and its twin {native!r} ({values[native]!r}), which set the same thing: keep one")
+
+
+def translate(values: dict[str, Any], source: str, schedule_note: bool = True) -> tuple[dict[str, Any], list[str]]:
+    """`values` with ModelZoo keys replaced by this package's (a key and its twin together are refused); the notes
+    say what became of each ModelZoo key."""
+    check_twins(values, source)
     out, notes = {}, []
     for key, value in values.items():
         if key in RENAMED:
@@ -76,7 +92,8 @@ def translate(values: dict[str, Any], source: str) -> tuple[dict[str, Any], list
         elif key == "run_eval":
             if _flag(values, key, source) is False:
                 out["eval_start_epoch"] = NO_EVAL_BEFORE_THE_END
-                notes.append("run_eval=False -> evaluate after the last epoch only")
+                over = f" (over eval_start_epoch={values['eval_start_epoch']})" if "eval_start_epoch" in values else ""
+                notes.append(f"run_eval=False -> evaluate after the last epoch only{over}")
         elif key not in LABEL_SMOOTHING:
             out[key] = value
     if "run_eval" in values and _flag(values, "run_eval", source) is False:
@@ -87,7 +104,7 @@ def translate(values: dict[str, Any], source: str) -> tuple[dict[str, Any], list
         out["label_smoothing"] = factor
         notes.append(f"use_label_smooth={values.get('use_label_smooth', True)}, label_smooth_factor="
                      f"{values.get('label_smooth_factor', '-')}->label_smoothing={factor}")
-    if "lr_schedule" not in values:
+    if schedule_note and "lr_schedule" not in values:
         notes.append(SCHEDULE_NOTE)
     return out, notes
 
@@ -102,3 +119,22 @@ def _flag(values: dict[str, Any], key: str, source: str, default: bool = True) -
         return value if isinstance(value, bool) else parse_bool(str(value))
     except ValueError:
         raise ConfigError(f"{source}: ModelZoo key {key!r} has value {value!r}, expected True or False") from None
+
+
+def merge(values: dict[str, Any], overrides: dict[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
+    """A file's `values` updated by the command line's `overrides`, ModelZoo keys translated in each on its own, so
+    a command-line key wins over the file's twin (`--epochs=5` over `epoch_size: 300`) whichever name either uses;
+    the notes say what became of each ModelZoo key, and which command-line key won over a mapped one."""
+    notes: list[str] = []
+    from_modelzoo: set[str] = set()
+    if is_modelzoo(values):
+        native = set(values)
+        values, file_notes = translate(values, source=source)
+        from_modelzoo = set(values) - native
+        notes += file_notes
+    if is_modelzoo(overrides):
+        overrides, line_notes = translate(overrides, source="the command line", schedule_note=False)
+        notes += line_notes
+    notes += [f"{key}={overrides[key]} from the command line over the file's mapped {key}={values[key]}"
+              for key in sorted(from_modelzoo & set(overrides)) if values[key] != overrides[key]]
+    return {**values, **overrides}, notes

@@ -8,19 +8,27 @@ once with its message. From `graceful_from_here()` on (called once the command's
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
 import threading
+from contextlib import contextmanager
+from typing import Iterator
 
 from wrn.errors import Stopped
 
 _graceful = False
 _installed = False  # only the command-line entry points take the signals over; a library caller keeps its own
+_deferred: list[str] | None = None  # inside `deferred()`: the signals received, raised when it ends
 
 
 def _handle(signum: int, frame) -> None:
     name = signal.Signals(signum).name
+    if _deferred is not None:
+        _deferred.append(name)
+        logging.getLogger("wrn").warning("%s received: finishing the upload of the run's files first", name)
+        return
     if not _graceful:
         sys.stderr.write(f"stopped by {name} while starting: no result was written yet\n")
         sys.stderr.flush()
@@ -47,3 +55,18 @@ def graceful_from_here() -> None:
     if _installed and threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _handle)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """A block that must not be cut (the final upload of a run: without it the object store lacks summary.json): a
+    signal within it is remembered and raised as `Stopped` when the block has finished."""
+    global _deferred
+    outer, _deferred = _deferred, []
+    try:
+        yield
+    finally:
+        received, _deferred = _deferred, outer
+    if received and _graceful:
+        name = received[0]
+        raise Stopped(name, 128 + signal.Signals[name].value)

@@ -218,6 +218,17 @@ def test_the_eval_boot_file_writes_its_result_to_obs_and_matches_the_runs_own_be
     assert result["images"] == 40 and result["top1"] == pytest.approx(summary["best_top1"])
 
 
+def test_the_checkpoint_carries_its_config_on_the_images_mindspore(obs_run, code, obs):
+    """MindSpore 2.0.0 writes the config into the checkpoint (append_dict) and reads it back: no --config needed."""
+    env = job_env(obs_run["tmp"], obs, server_list_table(obs_run["tmp"] / "rank_table.json"))
+    done = boot(code, env, "eval.py", f"--data_url=obs://{BUCKET}/cifar10/",
+                f"--checkpoint=obs://{BUCKET}/job/output/ckpt/best.ckpt", f"--train_url=obs://{BUCKET}/job/eval2/")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((obs / BUCKET / "job" / "eval2" / "eval.json").read_text())
+    summary = json.loads((obs_run["output"] / "summary.json").read_text())
+    assert result["config"] == "demo" and result["top1"] == pytest.approx(summary["best_top1"])
+
+
 def test_new_style_job_with_mounted_paths_and_the_older_rank_table_folder(code, obs, tmp_path):
     env = job_env(tmp_path, obs, group_list_folder(tmp_path / "rank_table"))
     inputs = make_cifar(tmp_path / "home/ma-user/modelarts/inputs/data_url_0")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import inspect
 import logging
@@ -14,6 +15,7 @@ from wrn.config import Config
 from wrn.deploy.rawinput import RAW, check_input_kind, input_spec, normalisation_record, normalised
 from wrn.deploy.quantize import QuantizeRequest
 from wrn.errors import WrnError
+from wrn.faults import kill_point
 
 log = logging.getLogger("wrn")
 
@@ -23,6 +25,8 @@ RUNTIME_NOTE = ("read by MindSpore runtimes of version {version} or newer; for a
                 "convert it with that runtime's converter (cpp_infer/convert_onnx.py)")
 FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 TOLERANCE = 1e-5
+# The verification runs one batch through the network in memory: WRN-40-10 at 1024 images needs several GB.
+MAX_BATCH = 1024
 
 
 class ExportError(WrnError):
@@ -69,8 +73,9 @@ def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, trai
     `int8` (an ONNX export only): also an INT8 model of it, checked on `int8.data_url` (`wrn.deploy.quantize`)."""
     from wrn.platform import runtime
 
-    if batch_size < 1:
-        raise ExportError(f"batch_size {batch_size}: expected an integer >= 1")
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise ExportError(f"batch_size {batch_size}: expected an integer in [1, {MAX_BATCH}] (the exported model's "
+                          "fixed batch; the export runs it once on a batch of that size to verify it)")
     input_kind = check_input_kind(input_kind)
     target = runtime.available_device() if cfg.device_target == "auto" else cfg.device_target
     fmt = check_format(file_format, target)
@@ -105,9 +110,13 @@ def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, trai
 
         def produce(temp: Path) -> None:
             ms.export(exported, ms.Tensor(batch), file_name=str(temp), file_format=fmt)
+            kill_point("export-written", 0)
             checks.append(_verify(fmt, temp, batch, expected))
 
         stem = file_stem or default_stem(cfg, batch_size, input_kind)
+        for leftover in run.root.glob(f".{glob.escape(stem)}.*.tmp*"):  # of an export of this name that was killed
+            log.info("removing %s, left by an interrupted export", leftover.name)
+            leftover.unlink(missing_ok=True)
         final = run.write(run.root / f"{stem}{FORMATS[fmt]}", produce, suffix=FORMATS[fmt])
         # ONNX Runtime reports the input's name; MindSpore names a MINDIR/AIR input after construct's parameter.
         difference, input_name = checks[0]

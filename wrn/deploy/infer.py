@@ -12,6 +12,7 @@ postprocess: acc.log with top-1, top-5 and the image count; a missing or wrongly
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -95,6 +96,7 @@ def run_model(model: Path, input_dir: Path, output: Path) -> dict:
     them."""
     from wrn.deploy.runners import open_model
 
+    check_output_folder(output)
     runner = open_model(model)
     shape, dtype = runner.input_shape, np.dtype(runner.input_dtype)
     latencies = []
@@ -110,6 +112,29 @@ def run_model(model: Path, input_dir: Path, output: Path) -> dict:
     atomic_write_text(output / TIME_DIR / TIME_FILE, format_latency(stats, shape[0]))
     return {**stats, "files": len(files), "batch_size": int(shape[0]), "engine": runner.engine,
             "input_dtype": runner.input_dtype, "output": str(output)}
+
+
+def check_output_folder(output: Path) -> None:
+    """Before the work: --output must be a folder (or not exist yet) that this user can write."""
+    if output.exists() and not output.is_dir():
+        raise InferError(f"--output {output} is a file: give a folder (result_Files/ and time_Result/ go there)")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output, prefix=".wrn-write-test-"):
+            pass
+    except OSError as exc:
+        raise InferError(f"--output {output}: not a writable folder ({exc.strerror or exc})") from None
+
+
+def check_classes(model: Path, classes: int, labels: np.ndarray, dataset: str, label: str) -> None:
+    """A model's output must fit the data: at most the data set's classes, and more than its largest label."""
+    from wrn.config import dataset_classes
+
+    available = dataset_classes(dataset, label)
+    if labels.size and classes <= int(labels.max()) or available and classes > available:
+        raise InferError(f"model {model} gives {classes} class scores, but the data ({dataset}, {label} labels) has "
+                         f"{available} classes (labels up to {int(labels.max()) if labels.size else '-'}): is it "
+                         "another data set's model? Keep the export's .json sidecar beside it, or give its --config")
 
 
 def check_input_file(path: Path, runner) -> None:
@@ -150,7 +175,10 @@ def evaluate_model(model: Path, data_url: str, *, mean: list[float], std: list[f
     for first in range(0, len(labels), size):
         batch = _padded(tensors[first:first + size], size)
         real = min(size, len(labels) - first)
-        counts = counts.add(count_correct(runner(batch)[:real], labels[first:first + real]))
+        logits = runner(batch)
+        if first == 0:
+            check_classes(model, int(logits.shape[-1]), labels, dataset, label)
+        counts = counts.add(count_correct(logits[:real], labels[first:first + real]))
     result = {**counts.as_dict(), "seconds": round(time.perf_counter() - start, 3), "model": str(model),
               "engine": runner.engine, "input_dtype": runner.input_dtype, "data_url": str(data_url)}
     if output:

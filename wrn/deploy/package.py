@@ -253,14 +253,9 @@ def run_accuracy(checkpoint: str, options) -> float | None:
     except Exception as exc:  # a missing or unreachable record only leaves metrics out
         log.info("no metrics for %s (%s): config.json has none", checkpoint, exc)
         return None
-    records = []
-    for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("top1"), (int, float)):
-            records.append(record)
+    from wrn.run.records import parse
+
+    records = [r for r in parse(text).kept if r["top1"] is not None]
     if not records:
         return None
     if name == "best.ckpt":

@@ -85,8 +85,14 @@ def _mindir(path: Path) -> Runner:
 
     ms.set_context(mode=ms.GRAPH_MODE)
     set_device("CPU")
-    graph = nn.GraphCell(ms.load(str(path)))
-    shape, dtype = _mindir_input(path)
+    if path.stat().st_size == 0:
+        raise RunnerError(f"model {path} is empty (0 bytes): export it again")
+    shape, dtype = _mindir_input(path)  # first: a file that is no MindIR is named here, before MindSpore logs it
+    try:
+        graph = nn.GraphCell(ms.load(str(path)))
+    except (RuntimeError, ValueError, TypeError, OSError) as exc:  # MindSpore: "Load MindIR failed."
+        raise RunnerError(f"model {path} cannot be loaded by MindSpore {ms.__version__} ({str(exc).strip()[:120]}): "
+                          "damaged, not a MINDIR, or written by a newer MindSpore; export it again") from None
     return Runner(path, shape, lambda batch: graph(ms.Tensor(batch)).asnumpy(), f"MindSpore {ms.__version__}", dtype)
 
 
@@ -107,7 +113,7 @@ def _mindir_input(path: Path) -> tuple[tuple[int, ...], str]:
         proto = ModelProto()
         try:
             proto.ParseFromString(path.read_bytes())
-        except Exception as exc:  # protobuf's DecodeError; ms.load has read the file already, so hardly reached
+        except Exception as exc:  # protobuf's DecodeError
             raise RunnerError(f"model {path}: not a MindIR file ({type(exc).__name__}: {exc})") from None
         inputs = list(proto.graph.input)
         if len(inputs) != 1 or len(inputs[0].tensor) != 1:

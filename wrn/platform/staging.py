@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from wrn.errors import CheckpointError
+from wrn.faults import kill_point
 from wrn.fileio import atomic_write_json
 from wrn.platform.storage import Storage, StorageError, is_remote, storage_for
 
@@ -147,6 +148,10 @@ def _await(location: str, slot: Path, marker: Path, options: StagingOptions) -> 
 
 # ---- stage-out ----------------------------------------------------------------------------------------------------
 
+# The uploader's snapshot folder beside a run's local copy `<copy>` is `<copy>.upload`.
+UPLOAD_SUFFIX = ".upload"
+
+
 class RunUploader:
     """Mirror files of a local run directory to a remote train_url, in a background thread.
 
@@ -159,7 +164,10 @@ class RunUploader:
                  storage: Storage | None = None) -> None:
         self.local_root, self.remote, self.include = local_root, remote.rstrip("/"), include
         self.storage = storage or storage_for(remote)
-        self._snapshots = Path(tempfile.mkdtemp(prefix="wrn-upload-"))
+        # Beside the run's local copy (same file system: snapshots are hard links), never in the temp dir, so a
+        # killed run leaves nothing there; the next launch removes it with the copy.
+        self._snapshots = local_root.with_name(local_root.name + UPLOAD_SUFFIX)
+        self._snapshots.mkdir(parents=True, exist_ok=True)
         self._pending: dict[str, Path] = {}
         self._uploaded: dict[str, tuple[int, int]] = {}
         self._versions: dict[str, tuple[int, int]] = {}
@@ -220,6 +228,7 @@ class RunUploader:
 
     def finish(self) -> None:
         """Drain the queue, then upload every file not yet uploaded in its current version; raise on failure."""
+        kill_point("final-upload", 0)
         self._wake.put(False)
         self._thread.join()
         changed = []

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mindspore as ms
+import mindspore.nn as nn
 import numpy as np
 from mindspore.train import Model
 
@@ -102,6 +103,9 @@ def build_trainer(cfg: Config, steps_per_epoch: int, topology: runtime.Topology)
     if cfg.freeze_backbone:  # fine-tuning the classifier only: the optimizer sees the trainable parameters alone
         for param in net.get_parameters():
             param.requires_grad = param.name.startswith(HEAD)
+        for _, cell in net.cells_and_names():
+            if isinstance(cell, nn.BatchNorm2d):  # normalise with the pretrained statistics and never update them
+                cell.use_batch_statistics = False
     lrs = build_schedule(cfg, steps_per_epoch, topology.world_size)
     optimizer = create_optimizer(net, lrs, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                  weight_decay=cfg.weight_decay)

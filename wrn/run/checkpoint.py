@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import mindspore as ms
+import numpy as np
 import mindspore.nn as nn
 
 from wrn.core.step import EMA_PREFIX, is_transient
@@ -16,7 +17,9 @@ from wrn.fileio import atomic_path
 # TrainState fields, stored in append_dict under a prefix (the optimizer has its own `global_step` parameter).
 _FIELDS = ("epoch", "global_step", "steps_per_epoch", "best_top1", "best_epoch")
 _PREFIX = "run_"
-_META_KEYS = tuple(_PREFIX + f for f in _FIELDS)
+# The resolved config the weights were trained with (YAML text): the checkpoint describes its own network.
+CONFIG_KEY = "wrn_config"
+_META_KEYS = (*(_PREFIX + f for f in _FIELDS), CONFIG_KEY)
 
 
 @dataclass(frozen=True)
@@ -30,18 +33,43 @@ class TrainState:
     best_epoch: int = 0
 
 
-def write(path: Path, cell: nn.Cell, state: TrainState | None = None) -> None:
-    """Write `cell`'s parameters (for a train network: weights, optimizer moments, global step, loss scale) and the
-    run's position to `path` as it is (RunDir.write makes it atomic)."""
-    append = {} if state is None else {_PREFIX + f: getattr(state, f) for f in _FIELDS}
+def write(path: Path, cell: nn.Cell, state: TrainState | None = None, config_text: str = "") -> None:
+    """Write `cell`'s parameters (for a train network: weights, optimizer moments, global step, loss scale), the
+    run's position and the config it was trained with (`config_text`, YAML) to `path` as it is (RunDir.write makes
+    it atomic)."""
+    append: dict[str, Any] = {} if state is None else {_PREFIX + f: getattr(state, f) for f in _FIELDS}
+    if config_text:
+        append[CONFIG_KEY] = config_text
     kept = [{"name": p.name, "data": p} for p in cell.get_parameters() if not is_transient(p.name)]
     ms.save_checkpoint(kept, str(path), append_dict=append)
 
 
-def save(path: Path, cell: nn.Cell, state: TrainState | None = None) -> None:
+def save(path: Path, cell: nn.Cell, state: TrainState | None = None, config_text: str = "") -> None:
     """`write`, atomically, outside a run directory."""
     with atomic_path(path, suffix=".ckpt") as tmp:
-        write(tmp, cell, state)
+        write(tmp, cell, state, config_text)
+
+
+def stored_config_text(params: dict[str, Any]) -> str | None:
+    """The config text a checkpoint carries (None for checkpoints written before they carried one)."""
+    value = params.get(CONFIG_KEY)
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value.asnumpy().item() if hasattr(value, "asnumpy") else value)
+
+
+def read_config_text(path: Path | str) -> str | None:
+    """Only the config of the checkpoint at `path` (its tensors are not built)."""
+    path = Path(path)
+    if not path.is_file():
+        read(path)  # raises its one-line error
+    try:
+        params = ms.load_checkpoint(str(path), choice_func=lambda name: name == CONFIG_KEY)
+    except (ValueError, RuntimeError, OSError):
+        # MindSpore refuses a selection that matches nothing (an older checkpoint): read it whole, which also
+        # names a damaged file in one line.
+        params = read(path)
+    return stored_config_text(params)
 
 
 def read(path: Path | str) -> dict[str, Any]:
@@ -129,3 +157,11 @@ def load_pretrained(net: nn.Cell, params: dict[str, Any], path: Path | str, head
     names = {p.name for p in net.get_parameters()} - set(skipped)
     ms.load_param_into_net(net, {k: v for k, v in params.items() if k in names})
     return skipped
+
+
+def check_finite(net: nn.Cell, path: Path | str) -> None:
+    """Weights with nan or inf would train to nan: refused before the first step, naming the first such one."""
+    for param in net.get_parameters():
+        if not np.isfinite(param.asnumpy()).all():
+            raise CheckpointError(f"checkpoint {path}: parameter {param.name!r} holds nan or inf values; "
+                                  "these weights cannot be trained from")

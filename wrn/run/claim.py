@@ -24,6 +24,7 @@ from pathlib import Path
 from wrn.errors import RunDirError
 from wrn.platform.staging import launch_id, process_start_ticks
 from wrn.platform.storage import Storage, StorageError
+from wrn.platform.storage.local import LocalStorage
 from wrn.values import env_number
 
 log = logging.getLogger("wrn")
@@ -43,9 +44,27 @@ class Claim:
         # Per process, not per launch: two trainings started from one shell share a launch id.
         return f"{self.host}-{self.pid}-{self.pid_start}.json"
 
+    @classmethod
+    def parse(cls, text: str) -> "Claim":
+        """A claim file's content, every field present, of its type and not empty; else ValueError naming it."""
+        values = json.loads(text)
+        if not isinstance(values, dict):
+            raise ValueError(f"a JSON {type(values).__name__}, not an object")
+        for name, kind in _FIELD_KINDS.items():
+            value = values.get(name)
+            if value is None:
+                raise ValueError(f"no field {name!r}")
+            if isinstance(value, bool) or not isinstance(value, kind) or value in ("", 0):
+                raise ValueError(f"field {name!r} is {value!r}")
+        return cls(**{name: values[name] for name in _FIELD_KINDS})
+
     def describe(self) -> str:
         return (f"pid {self.pid} on host {self.host} (launch {self.launch}, since "
                 f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(self.started))})")
+
+
+_FIELD_KINDS: dict[str, type | tuple[type, ...]] = {"launch": str, "host": str, "pid": int, "pid_start": str,
+                                                    "started": (int, float), "heartbeat": (int, float)}
 
 
 class RunClaim:
@@ -62,6 +81,7 @@ class RunClaim:
         self._thread: threading.Thread | None = None
 
     def acquire(self) -> "RunClaim":
+        self._check_folder()
         self._put(self.mine)
         deadline = time.monotonic() + self.stale_s + self.heartbeat_s
         while True:
@@ -72,8 +92,7 @@ class RunClaim:
             if holder.host == self.mine.host or time.monotonic() >= deadline:
                 self._withdraw()
                 raise RunDirError(f"train_url {self.folder.rsplit('/', 1)[0]} is in use by {holder.describe()}: "
-                                  "one training per run directory; if that run is gone, wait for its claim to go "
-                                  f"stale ({self.stale_s:.0f} s without a heartbeat) or delete {self.folder}")
+                                  f"one training per run directory; {self._advice(holder)}")
             log.info("waiting for the claim of %s to go stale", holder.describe())
             time.sleep(min(self.heartbeat_s, 5.0))
         for stale in self._others():
@@ -82,6 +101,19 @@ class RunClaim:
         self._thread = threading.Thread(target=self._beat, name="wrn-claim", daemon=True)
         self._thread.start()
         return self
+
+    def _advice(self, holder: Claim) -> str:
+        """What can free the folder: on this host the claim lives exactly as long as its process."""
+        if holder.host == self.mine.host:
+            return f"that process is running on this host: wait for it to end or stop it (kill {holder.pid})"
+        return (f"if that run is gone, its claim goes stale after {self.stale_s:.0f} s without a heartbeat "
+                f"(WRN_CLAIM_STALE), or delete {self.storage.join(self.folder, holder.file_name())}")
+
+    def _check_folder(self) -> None:
+        """`.wrn-claims` must be a folder (an object store has only prefixes; a local path may be a file)."""
+        if isinstance(self.storage, LocalStorage) and Path(self.folder).exists() and not Path(self.folder).is_dir():
+            raise RunDirError(f"{self.folder} is not a folder: this package keeps the run claims of train_url "
+                              f"{Path(self.folder).parent} there; remove or rename it")
 
     def release(self) -> None:
         self._stop.set()
@@ -94,6 +126,11 @@ class RunClaim:
             self.storage.delete(self.location)
         except StorageError as exc:  # the claim goes stale by itself; the run's own outcome matters more
             log.warning("could not remove the run claim %s: %s", self.location, exc)
+        if isinstance(self.storage, LocalStorage):  # an object store has no folders to leave behind
+            try:
+                Path(self.folder).rmdir()
+            except OSError:
+                pass  # another run's claim is in it
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
@@ -115,12 +152,21 @@ class RunClaim:
             for entry in self.storage.list(self.folder):
                 if entry.relative == self.mine.file_name() or not entry.relative.endswith(".json"):
                     continue
-                local = Path(scratch) / entry.relative
+                local = Path(scratch) / "claim.json"
+                location = self.storage.join(self.folder, entry.relative)
                 try:
-                    self.storage.download_file(self.storage.join(self.folder, entry.relative), local)
-                    claims.append(Claim(**json.loads(local.read_text())))
-                except (StorageError, ValueError, TypeError):
-                    continue  # withdrawn while listed, or not a claim of ours
+                    self.storage.download_file(location, local)
+                    text = local.read_text(encoding="utf-8", errors="replace")
+                except StorageError:
+                    continue  # withdrawn while listed
+                try:
+                    claims.append(Claim.parse(text))
+                except ValueError as exc:
+                    # Claims are written whole (a temp file renamed, or one object): a damaged one names no process
+                    # that could ever renew or release it, so it would block the folder for good.
+                    log.warning("removing the damaged run claim %s (%s): it names no process that holds the run",
+                                location, str(exc)[:200])
+                    self.storage.delete(location)
         return claims
 
     def _put(self, claim: Claim) -> None:

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from wrn import signals
 from wrn.errors import RunDirError
 from wrn.fileio import append_line, atomic_path
-from wrn.platform.staging import RunUploader, StagingOptions, launch_id, scratch_slot
+from wrn.platform.staging import UPLOAD_SUFFIX, RunUploader, StagingOptions, launch_id, scratch_slot
 from wrn.run.claim import RunClaim
 from wrn.platform.storage import StorageError, is_remote, storage_for
 
@@ -164,19 +165,28 @@ def open_run(train_url: str, rank: int, options: StagingOptions, claim: bool = F
     remote = is_remote(train_url)
     if remote:
         folder = scratch_slot(options.scratch, "runs", train_url)
-        if rank == 0:
-            _remove_uploaded_copies(folder)
         run = RunDir.open(folder.with_name(f"{folder.name}-{launch_id()}"), rank, remote=train_url.rstrip("/"))
+        new_folder = run.root
     else:
+        new_folder = None if Path(train_url).expanduser().exists() else Path(train_url).expanduser().resolve()
         run = RunDir.open(train_url, rank)
-    holder = RunClaim(storage_for(train_url), run.remote or str(run.root)).acquire() if claim and rank == 0 else None
+    try:
+        holder = RunClaim(storage_for(train_url), run.remote or str(run.root)).acquire() if claim and rank == 0 \
+            else None
+    except RunDirError:
+        if rank == 0 and new_folder is not None:
+            _remove_if_unused(new_folder)  # a refused launch leaves no folder of its own behind
+        raise
+    if remote and rank == 0:
+        # Only the claim holder knows no other launch of this run is live here to own an empty copy or snapshots.
+        _remove_uploaded_copies(folder, run.root, leftovers=holder is not None)
     uploader = None
     if remote:
         own_logs = f"logs/rank_{rank}/"
         uploader = RunUploader(run.root, train_url, include=(lambda rel: not rel.startswith("logs/rank_"))
                                if rank == 0 else (lambda rel: rel.startswith(own_logs)))
         run.listeners.append(uploader.queue)
-    finished = False
+    finished = uploaded = False
     try:
         if holder is not None:
             run.clear_stale_temp_files()
@@ -185,8 +195,10 @@ def open_run(train_url: str, rank: int, options: StagingOptions, claim: bool = F
     finally:
         try:
             if uploader is not None:
-                uploader.finish()
-                if finished and rank == 0:
+                with signals.deferred():  # a SIGTERM now still lets summary.json and the rest reach train_url
+                    uploader.finish()
+                uploaded = True
+                if rank == 0:
                     (run.root / UPLOADED_MARKER).touch()  # the next launch may remove this copy
         except StorageError as exc:
             if finished:
@@ -195,17 +207,32 @@ def open_run(train_url: str, rank: int, options: StagingOptions, claim: bool = F
         finally:
             if holder is not None:
                 holder.release()
+            if not finished and rank == 0 and new_folder is not None and (uploaded or not remote):
+                _remove_if_unused(new_folder)
 
 
 # In a launch's local copy of a remote run: everything was uploaded, so a later launch may remove the copy.
 UPLOADED_MARKER = ".wrn-uploaded"
 
 
-def _remove_uploaded_copies(folder: Path) -> None:
-    """Earlier launches' local copies of this remote run: removed once fully uploaded, kept (and named) otherwise,
-    since they may hold the only copy of what a failed upload did not send."""
+def _remove_if_unused(folder: Path) -> None:
+    """A folder this launch created for a run that failed before any record or checkpoint (a refused or failed
+    start): removed, so failed starts leave no run folders behind (the error itself went to stderr)."""
+    holds_run = (folder / "metrics.jsonl").exists() or any((folder / "ckpt").glob("*.ckpt"))
+    if folder.is_dir() and not holds_run:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_uploaded_copies(folder: Path, own: Path, leftovers: bool) -> None:
+    """Earlier launches' local copies of this remote run (beside this launch's `own`): removed once fully uploaded,
+    kept (and named) otherwise, since they may hold the only copy of what a failed upload did not send. With
+    `leftovers` (this launch holds the run's claim, so no other is live), copies that hold no file at all (a launch
+    killed before writing any) and upload snapshot folders (links to a copy's files) are removed too."""
     for copy in sorted(folder.parent.glob(f"{folder.name}-*")):
-        if (copy / UPLOADED_MARKER).exists():
+        if copy == own or copy.name == own.name + UPLOAD_SUFFIX:
+            continue
+        empty = copy.is_dir() and not any(p.is_file() for p in copy.rglob("*"))
+        if (leftovers and (copy.name.endswith(UPLOAD_SUFFIX) or empty)) or (copy / UPLOADED_MARKER).exists():
             shutil.rmtree(copy, ignore_errors=True)
         elif copy.is_dir():
-            log.info("keeping %s: an earlier launch's copy of this run that was not fully uploaded", copy)
+            log.warning("keeping %s: an earlier launch's copy of this run that was not fully uploaded", copy)

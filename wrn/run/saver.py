@@ -6,6 +6,7 @@
   none): that epoch's last.ckpt (a hard link, or a copy), so any kept epoch can be resumed from.
 - ckpt/best.ckpt, when the eval top-1 improves: the weights that were evaluated (the EMA when the run keeps one)
   and the position.
+Each carries the run's resolved config, so any copy of it knows its network.
 last.ckpt is written first, so no kept file is ever ahead of the position a resume continues from.
 """
 
@@ -25,8 +26,9 @@ from wrn.run.rundir import RunDir
 class CheckpointSaver:
     def __init__(self, run: RunDir, net: nn.Cell, train_network: nn.Cell, steps_per_epoch: int, keep_max: int = 0,
                  best_top1: float = -1.0, best_epoch: int = 0, interval: int = 1, final_epoch: int = 0,
-                 ema: WeightEma | None = None) -> None:
+                 ema: WeightEma | None = None, config_text: str = "") -> None:
         self.run, self.net, self.train_network, self.ema = run, net, train_network, ema
+        self.config_text = config_text  # every checkpoint carries its config: it describes its own network
         self.steps_per_epoch, self.keep_max = steps_per_epoch, keep_max
         self.interval, self.final_epoch = interval, final_epoch
         self.best_top1, self.best_epoch = best_top1, best_epoch
@@ -60,4 +62,4 @@ class CheckpointSaver:
                 self.run.remove(old)
 
     def _write(self, path: Path, cell: nn.Cell, state: ckpt.TrainState) -> Path:
-        return self.run.write(path, lambda temp: ckpt.write(temp, cell, state), suffix=".ckpt")
+        return self.run.write(path, lambda temp: ckpt.write(temp, cell, state, self.config_text), suffix=".ckpt")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -22,9 +21,12 @@ from wrn.platform import runtime
 from wrn.platform.staging import StagingOptions, stage_checkpoint, stage_in
 from wrn.platform.storage import RemoteUrl, is_remote, storage_for
 from wrn.run import checkpoint as ckpt
+from wrn.run import records as metrics_records
 from wrn.run.build import HEAD, Trainer, build_dataset, build_trainer, run_peak_lr, setup_runtime, sink_mode
 from wrn.run.callbacks import EpochEnd, EvalSchedule, StepLogger
+from wrn.run.ckptconfig import embedded
 from wrn.run.logs import launch_line, launch_number, setup_logging
+from wrn.run.resumecheck import HISTORY, changed_keys, check_epochs, describe_changes, record_history, trained_config
 from wrn.run.rundir import RunDir, open_run
 from wrn.run.saver import CheckpointSaver
 from wrn.run.watch import watchers
@@ -76,7 +78,16 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
     resume_from = _resume_source(resume, run, topology, options)
     if resume == "auto" and resume_from is not None and run.remote and topology.is_main:
         _fetch_remote(run, run.metrics)
+        _fetch_remote(run, run.root / HISTORY)
     resume_params = ckpt.read(resume_from) if resume_from else None
+    into_new_run = resume not in ("", "auto") and not _same_location(resume, run.location("ckpt/last.ckpt"))
+    named = run.location("ckpt/last.ckpt") if resume == "auto" else resume  # as the user knows it
+    trained_cfg, changes = None, {}
+    if resume_params is not None:
+        # Before any data is read: a resume that would mislabel its epochs is refused at once.
+        check_epochs(cfg, ckpt.train_state(resume_params, named), named, into_new_run)
+        trained_cfg = trained_config(resume_params, named)
+        changes = changed_keys(trained_cfg, cfg, named) if trained_cfg is not None else {}
     layout = find_layout(stage_in(data_url, topology.local_rank, options), cfg.dataset, cfg.label)
     if eval_data_url:
         layout = replace(layout, eval_file=find_eval_file(stage_in(eval_data_url, topology.local_rank, options,
@@ -98,7 +109,7 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
     state = ckpt.TrainState(epoch=0, global_step=0, steps_per_epoch=steps_per_epoch)
     if resume_params is not None:
         state = _restore(trainer, resume_params, resume_from, steps_per_epoch)
-        if resume != "auto" and not _same_location(resume, run.location("ckpt/last.ckpt")):
+        if into_new_run:
             # Another run's checkpoint (a periodic one, say): this run's best is its own, among the epochs it trains.
             state = replace(state, best_top1=-1.0, best_epoch=0)
         if sources.pretrained:
@@ -109,10 +120,14 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
             trainer.ema.restart_from_weights()
     # Nothing newer than the checkpoint survives: records of epochs it does not hold (a kill between a metrics line
     # and its checkpoint, or a run that died before its first checkpoint) are dropped, and so is damage.
-    records = _records_until(run, state.epoch) if topology.is_main else []
+    records = metrics_records.kept_until(run, state.epoch) if topology.is_main else []
+    if changes:
+        log.warning("resuming %s with changed keys: %s (config.yaml holds the new values, %s both)", named,
+                    describe_changes(changes), HISTORY)
     if topology.is_main:
         # Uploaded before any training: an unwritable train_url fails now, not after the first epoch.
         run.write_text(run.config, cfg.to_yaml(), upload_now=True)
+        record_history(run, cfg, state.epoch, trained_cfg)
     images_per_step = cfg.batch_size * cfg.accumulation_steps * topology.world_size
     sink = sink_mode(cfg, topology.device_target)
     log.info("WRN-%d-%d (%s parameters) on %s, MindSpore %s, %d process(es); batch %d per device%s, %d global; "
@@ -128,7 +143,8 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
     steps = StepLogger(trainer.step, trainer.lrs, steps_per_epoch, cfg.epochs, images_per_step, cfg.log_interval,
                        state.global_step)
     saver = CheckpointSaver(run, trainer.net, trainer.step, steps_per_epoch, cfg.keep_checkpoint_max,
-                            state.best_top1, state.best_epoch, cfg.checkpoint_interval, cfg.epochs, trainer.ema) \
+                            state.best_top1, state.best_epoch, cfg.checkpoint_interval, cfg.epochs, trainer.ema,
+                            config_text=embedded(cfg)) \
         if topology.is_main else None
     if saver is not None and resume_params is not None:
         saver.resumed(state)
@@ -248,42 +264,12 @@ def _log_step_options(cfg: Config, sink: bool, device_target: str) -> None:
 def _start_from(net, pretrained: str, topology: runtime.Topology, options: StagingOptions) -> None:
     params = ckpt.evaluation_weights(ckpt.read(stage_checkpoint(pretrained, topology.local_rank, options)))
     skipped = ckpt.load_pretrained(net, params, pretrained, head=HEAD)
+    ckpt.check_finite(net, pretrained)
     if skipped:
         log.info("fine-tuning from %s: its classifier (%s) does not fit this run's %d classes and starts from its "
                  "initialisation", pretrained, ", ".join(skipped), net.fc.weight.shape[0])
     else:
         log.info("fine-tuning from %s: every weight loaded; epoch 1 with a fresh optimizer", pretrained)
-
-
-def _records_until(run: RunDir, epoch: int) -> list[dict]:
-    """metrics.jsonl's records up to `epoch`, rewritten without newer records or damaged lines (a partial last line
-    or a NUL-filled tail as power loss leaves, a record without an epoch), each dropped with a warning."""
-    if not run.metrics.exists():
-        return []
-    records, damaged, newer = [], [], 0
-    for number, line in enumerate(run.metrics.read_bytes().decode("utf-8", "replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            valid = isinstance(record, dict) and isinstance(record.get("epoch"), int)
-        except json.JSONDecodeError:
-            valid = False
-        if not valid:
-            damaged.append(number)
-        elif record["epoch"] > epoch:
-            newer += 1
-        else:
-            records.append(record)
-    if damaged:
-        log.warning("%s: dropped %d damaged line(s) (line %s): not a complete record", run.metrics, len(damaged),
-                    ", ".join(map(str, damaged)))
-    if newer:
-        log.warning("%s: dropped %d record(s) of epochs after %d, the last one the checkpoint holds", run.metrics,
-                    newer, epoch)
-    if damaged or newer:
-        run.write_text(run.metrics, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-    return records
 
 
 def _summary(cfg: Config, run: RunDir, resumed: ckpt.TrainState, records: list[dict], topology: runtime.Topology,
@@ -302,6 +288,6 @@ def _summary(cfg: Config, run: RunDir, resumed: ckpt.TrainState, records: list[d
         "best_top1": best_top1, "best_epoch": best_epoch,
         "final_top1": evaluated[-1]["top1"] if evaluated else None,
         "eval_images": evaluated[-1]["eval_images"] if evaluated else None,
-        "seconds": round(seconds, 1), "run_dir": str(run), "best_checkpoint": run.location("ckpt/best.ckpt"),
+        "seconds": round(seconds, 1), "run_dir": str(run), "best_checkpoint": run.location("ckpt/best.ckpt") if best_epoch else None,
         "device": topology.device_target, "world_size": topology.world_size, "mindspore": ms.__version__,
     }
