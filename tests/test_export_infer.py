@@ -216,7 +216,7 @@ def test_a_checkpoint_builds_its_own_network_for_eval_export_and_package(trained
     assert (sidecar["config"], sidecar["depth"], sidecar["widen_factor"]) == ("demo", 10, 1)
     packaged = run_cli("-m", "wrn.cli", "package", f"--checkpoint={copied}", f"--train_url={tmp_path / 'pkg'}")
     assert packaged.returncode == 0, packaged.stderr[-2000:]
-    assert (tmp_path / "pkg" / "model" / "wrn10_1_b1.onnx").is_file()
+    assert (tmp_path / "pkg" / "model" / "wrn10_1_b1_raw.onnx").is_file()
 
 
 def test_an_older_checkpoint_without_its_config_works_with_config(trained, tmp_path):

@@ -215,11 +215,20 @@ def open_run(train_url: str, rank: int, options: StagingOptions, claim: bool = F
 UPLOADED_MARKER = ".wrn-uploaded"
 
 
+# What a start writes before its work: a folder holding nothing else has no result to lose.
+_START_FILES = frozenset({"train.log", "config.yaml", "config_history.jsonl"})
+
+
 def _remove_if_unused(folder: Path) -> None:
-    """A folder this launch created for a run that failed before any record or checkpoint (a refused or failed
-    start): removed, so failed starts leave no run folders behind (the error itself went to stderr)."""
-    holds_run = (folder / "metrics.jsonl").exists() or any((folder / "ckpt").glob("*.ckpt"))
-    if folder.is_dir() and not holds_run:
+    """A folder this launch created for a command that failed before writing any result (a refused or failed
+    start): removed, so failed starts leave no folders behind (the error itself went to stderr). A folder that holds
+    a result (a record, a checkpoint, an export such as the FP32 model an INT8 refusal was measured against) stays."""
+    if not folder.is_dir():
+        return
+    results = [path for path in folder.rglob("*") if path.is_file() and not path.name.startswith(".")
+               and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+               and path.relative_to(folder).as_posix() not in _START_FILES]
+    if not results:
         shutil.rmtree(folder, ignore_errors=True)
 
 
