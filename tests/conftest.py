@@ -76,10 +76,10 @@ def run_cli(*args: str, timeout: int = 300, env: dict | None = None) -> subproce
                           env=full_env)
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now (for msrun's master port: tests run in parallel workers)."""
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on now at `address` (for msrun's master port: tests run in parallel workers)."""
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((address, 0))
         return probe.getsockname()[1]
 
 

@@ -9,14 +9,13 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, make_cifar, tiny_args
+from conftest import ROOT, free_port, make_cifar, tiny_args
 from objectstore import start_object_store
 from secondhost import second_host
 from wrn.platform.storage import reset_remote_storage, storage_for
@@ -34,12 +33,6 @@ def cluster():
             store.server.stop()
 
 
-def _free_port(address: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((address, 0))
-        return probe.getsockname()[1]
-
-
 def _start_node(rank: int, host, store, tmp_path: Path, port: int, args: list[str]) -> subprocess.Popen:
     env = {**os.environ, **store.env(WRN_SCRATCH_DIR=str(tmp_path / f"scratch{rank}")), "NODES": "2",
            "NODE_RANK": str(rank), "MASTER_ADDR": host.master_addr, "MASTER_PORT": str(port),
@@ -50,7 +43,7 @@ def _start_node(rank: int, host, store, tmp_path: Path, port: int, args: list[st
 
 
 def _run_both(host, store, tmp_path: Path, args: list[str]) -> list[str]:
-    port = _free_port(host.master_addr)
+    port = free_port(host.master_addr)
     nodes = [_start_node(rank, host, store, tmp_path, port, args) for rank in (0, 1)]
     outputs = [node.communicate(timeout=400)[0] for node in nodes]
     for node, output in zip(nodes, outputs):
@@ -130,7 +123,7 @@ def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_pat
     assert [r["global_step"] for r in records] == [4, 8]  # 128 images / (16 x 2 ranks)
 
     # 2. a third epoch; node 1 is lost in its middle
-    port = _free_port(host.master_addr)
+    port = free_port(host.master_addr)
     nodes = [_start_node(rank, host, store, tmp_path, port, [*args, "--epochs=3"]) for rank in (0, 1)]
     worker0 = tmp_path / "msrun0" / "worker_0.log"
     _await_step(worker0, "epoch 3/3 step 2/4", nodes[0])
@@ -154,7 +147,7 @@ def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_pat
     records = [json.loads(line) for line in store.read(bucket, "runs/2nodes/metrics.jsonl").decode().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2, 3]
     # 4. a fourth epoch; now node 0 (the master, with msrun's scheduler) is lost: node 1 ends and names it
-    port = _free_port(host.master_addr)
+    port = free_port(host.master_addr)
     nodes = [_start_node(rank, host, store, tmp_path, port, [*args, "--epochs=4"]) for rank in (0, 1)]
     _await_step(worker0, "epoch 4/4 step 2/4", nodes[0])
     for pid in _descendants(nodes[0].pid):  # node 0's launcher, msrun, scheduler and workers (own sessions)

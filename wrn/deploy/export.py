@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import hashlib
 import inspect
 import logging
 from pathlib import Path
@@ -16,6 +15,7 @@ from wrn.deploy.rawinput import RAW, check_input_kind, input_spec, normalisation
 from wrn.deploy.quantize import QuantizeRequest
 from wrn.errors import WrnError
 from wrn.faults import kill_point
+from wrn.fileio import sha256_of
 
 log = logging.getLogger("wrn")
 
@@ -127,7 +127,7 @@ def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, trai
             "checkpoint": str(checkpoint), "file": final.name, "file_format": fmt,
             **input_spec(input_kind, batch_size),
             "normalisation": normalisation_record(input_kind, cfg.mean, cfg.std),
-            "mindspore": ms.__version__, "sha256": _sha256(final),
+            "mindspore": ms.__version__, "sha256": sha256_of(final),
             "max_abs_difference_vs_checkpoint": difference,
         }
         sidecar["input_name"] = input_name  # atc --input_shape NAME:B,C,H,W (cpp_infer/convert_om.sh)
@@ -176,11 +176,3 @@ def _verify(fmt: str, path: Path, batch: np.ndarray, expected: np.ndarray) -> tu
         raise ExportError(f"exported {fmt} output differs from the checkpoint network by {difference:.3g} "
                           f"(> {allowed:.3g}: {TOLERANCE} of the largest logit); the file was not kept")
     return difference, name
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

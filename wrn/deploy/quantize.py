@@ -12,7 +12,6 @@ imports this module.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from wrn.errors import WrnError
+from wrn.fileio import sha256_of
 from wrn.pbcompat import prefer_mindspore_protobuf
 
 log = logging.getLogger("wrn")
@@ -236,16 +236,8 @@ def write_int8(run, fp32: Path, sidecar: dict, data_dir: Path, options: Quantize
     # The AIPP config and the difference vs the checkpoint describe the FP32 file; the accuracies describe this one.
     int8_sidecar = {key: value for key, value in sidecar.items()
                     if key not in ("aipp_config", "max_abs_difference_vs_checkpoint")}
-    int8_sidecar.update({"file": final.name, "sha256": _sha256(final), "quantization": record})
+    int8_sidecar.update({"file": final.name, "sha256": sha256_of(final), "quantization": record})
     written = run.write_json(final.with_name(final.name + ".json"), int8_sidecar)
     log.info("int8 model %s: top-1 %.4f vs FP32 %.4f on %d eval images (drop %g points)", final.name,
              record["top1_int8"], record["top1_fp32"], record["eval_images"], record["top1_drop_points"])
     return {**int8_sidecar, "path": run.location(final.name), "sidecar": run.location(written.name)}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -225,9 +225,10 @@ def _remove_if_unused(folder: Path) -> None:
     a result (a record, a checkpoint, an export such as the FP32 model an INT8 refusal was measured against) stays."""
     if not folder.is_dir():
         return
-    results = [path for path in folder.rglob("*") if path.is_file() and not path.name.startswith(".")
-               and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-               and path.relative_to(folder).as_posix() not in _START_FILES]
+    relative = (path.relative_to(folder) for path in folder.rglob("*") if path.is_file())
+    # dot names: temp files, the claim folder, the uploaded marker
+    results = [rel for rel in relative
+               if not any(part.startswith(".") for part in rel.parts) and rel.as_posix() not in _START_FILES]
     if not results:
         shutil.rmtree(folder, ignore_errors=True)
 
