@@ -27,7 +27,8 @@ NEUTRAL: dict[str, tuple[tuple[Any, ...], str]] = {
     "save_best_ckpt": (_TRUE, "ckpt/best.ckpt is always kept"),
     "enable_cache": (_FALSE, "there is no dataset cache server here"),
     "infer_910": (_FALSE, "evaluate with local/eval.py or scripts/run_eval.sh"),
-    "filter_weight": (_FALSE, "fine-tuning onto a new classifier is not part of this package"),
+    "filter_weight": (_FALSE, "fine-tuning with --pretrained re-initialises a classifier of another shape by itself; "
+                              "dropping one of the same shape is not offered"),
     "pre_trained": (("",), "give the checkpoint as --pretrained (the console's --pre_trained maps to it)"),
     "eval_data_path": (("",), "give the eval data as the scripts' EVAL_DATASET_PATH or --eval_data_url"),
 }

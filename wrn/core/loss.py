@@ -1,4 +1,4 @@
-"""Label-smoothing cross-entropy on integer labels."""
+"""Label-smoothing cross-entropy on one-hot float32 labels (the pipelines one-hot encode them: `core.data`)."""
 
 from __future__ import annotations
 
