@@ -11,7 +11,7 @@ from wrn.platform.modelarts.inference import Inference, Waiting, model_body, obs
 from wrn.platform.modelarts.model_package import Package, model_type_and_runtime, upload_package
 from wrn.platform.modelarts.predict import TOKEN_ENV
 from wrn.platform.modelarts.service_spec import ServiceSpec
-from wrn.platform.modelarts.spec import CREDENTIAL_ENV, JobError
+from wrn.platform.modelarts.definition import CREDENTIAL_ENV, JobError
 from wrn.platform.redact import Redactor
 
 MODEL_ID_PLACEHOLDER = "<model_id of the created model>"
