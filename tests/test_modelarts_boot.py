@@ -76,7 +76,7 @@ def test_code_folder_cannot_replace_the_images_mindspore():
 
 def test_boot_file_imports_the_uploaded_code_not_an_installed_copy(tmp_path):
     code = uploaded_code(tmp_path)
-    (code / "wrn" / "cli.py").write_text((code / "wrn" / "cli.py").read_text().replace(
+    (code / "wrn" / "cli" / "train.py").write_text((code / "wrn" / "cli" / "train.py").read_text().replace(
         "def modelarts_train_main(argv", "print('UPLOADED COPY')\n\n\ndef modelarts_train_main(argv"))
     done = boot(code, modelarts_env(tmp_path, {}), "--help")
     assert "UPLOADED COPY" in done.stdout

@@ -175,6 +175,13 @@ def check_file(path: Path, fmt: CifarFormat = CIFAR10) -> int:
     return size // record
 
 
+def check_layout(layout: Layout) -> str:
+    """Check every file of a layout; one line says what the folder holds (the data command's answer)."""
+    train_count = sum(check_file(p, layout.format) for p in layout.train_files)
+    return (f"{layout.root}: {layout.format.name} {layout.style} layout, {train_count} training and "
+            f"{check_file(layout.eval_file, layout.format)} eval images")
+
+
 def read_records(paths: Sequence[Path], fmt: CifarFormat = CIFAR10, label: str = "fine") -> tuple[np.ndarray,
                                                                                                    np.ndarray]:
     """Images as uint8 NHWC and the chosen labels as int32, in file order."""

@@ -1,17 +1,19 @@
 """From a service file and a model package to a running real-time service: the plan (what is uploaded, the request
-bodies), its dry-run text, and its execution (upload, create the model, wait, deploy, wait)."""
+bodies), its dry-run text, its execution (upload, create the model, wait, deploy, wait), and the three in one
+(`deploy_from_files`, the submit tool's model and deploy commands)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
+from wrn.platform.modelarts.api import ModelArtsApi
 from wrn.platform.modelarts.inference import Inference, Waiting, model_body, obs_https_location, service_body
-from wrn.platform.modelarts.model_package import Package, model_type_and_runtime, upload_package
+from wrn.platform.modelarts.model_package import Package, model_type_and_runtime, open_package, upload_package
 from wrn.platform.modelarts.predict import TOKEN_ENV
-from wrn.platform.modelarts.service_spec import ServiceSpec
-from wrn.platform.modelarts.spec import CREDENTIAL_ENV, JobError
+from wrn.platform.modelarts.service_spec import ServiceSpec, load_service
+from wrn.platform.modelarts.definition import CREDENTIAL_ENV, JobError
 from wrn.platform.redact import Redactor
 
 MODEL_ID_PLACEHOLDER = "<model_id of the created model>"
@@ -76,3 +78,17 @@ def execute(plan: Plan, inference: Inference, waiting: Waiting, say: Callable[[s
     if details.get("status") == "concerning":
         say(f"service {service_id} runs, but ModelArts reports some of its instances unhealthy (concerning)")
     return model_id, details
+
+
+def deploy_from_files(service_file: str, *, sets: Sequence[str], variables: Mapping[str, str], package: str | None,
+                      model_id: str, deploy: bool, dry_run: bool, timeout: float, poll: float, env: Mapping[str, str],
+                      say: Callable[[str], None]) -> str:
+    """`submit.py model|deploy`: the plan of a service file and a package folder (or an existing `model_id`); its
+    dry-run text, or, carried out with waits of `timeout` seconds polled every `poll`, the service's URL (`deploy`)
+    or the created model's id."""
+    spec = load_service(service_file, list(sets), variables)
+    plan = make_plan(spec, open_package(package) if package else None, model_id, deploy=deploy, env=env)
+    if dry_run:
+        return dry_run_text(plan, env)
+    model_id, service = execute(plan, Inference(ModelArtsApi(), say=say), Waiting(timeout, poll), say)
+    return service["access_address"] if service else model_id

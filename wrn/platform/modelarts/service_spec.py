@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from wrn.platform.modelarts.spec import (CREDENTIAL_ENV, POOL_ID, JobError, as_text, checked_obs_url,
-                                         looks_like_credential, read_definition, whole_number)
+from wrn.platform.modelarts.definition import (CREDENTIAL_ENV, POOL_ID, JobError, as_text, checked_obs_url,
+                                               looks_like_credential, read_definition, whole_number)
 
 # Both names: 1-64 letters (Chinese ones too), digits, '-' and '_' (the Chinese reference spells it out for models).
 NAME = re.compile(r"^[\w-]{1,64}$")

@@ -12,6 +12,8 @@ _EXCLUDED_PARTS = {"__pycache__", ".git", ".venv", "venv", "tests", "bench", "ru
                    ".pytest_cache", "kernel_meta", "rank_0"}
 _EXCLUDED_SUFFIXES = (".pyc", ".ckpt", ".mindir", ".air", ".onnx", ".log")
 MAX_CODE_BYTES = 50 * 1024 * 1024
+# The checkout this package runs from: wrn/ and modelarts/ side by side.
+CODE_ROOT = Path(__file__).resolve().parents[3]
 
 
 def code_files(root: Path) -> list[Path]:
