@@ -92,7 +92,7 @@ def _load_config(config: str | None, rest: Sequence[str], platform: bool = False
     Without `config`, the config `checkpoint` carries (else the default recipe); with both, a config of another
     architecture than the checkpoint's is refused (`check_architecture`)."""
     from wrn.config import parse_overrides
-    from wrn.run.ckptconfig import resolve
+    from wrn.output.ckptconfig import resolve
 
     overrides = split_overrides(rest)
     if platform:
@@ -188,7 +188,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", default="", help="also write the result JSON here")
     args, rest = parser.parse_known_args(argv)
     if args.output:
-        from wrn.run.evaluate import check_writable
+        from wrn.fileio import check_writable
 
         check_writable(Path(args.output))  # before anything is read
     cfg = _load_config(args.config, rest, checkpoint=args.checkpoint)
@@ -393,7 +393,7 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wrn.cli demo", allow_abbrev=False)
     parser.add_argument("--workdir", type=Path, default=Path("demo"))
     args, rest = parser.parse_known_args(argv)
-    from wrn.core.data import make_demo
+    from wrn.cifar import make_demo
     from wrn.run.evaluate import evaluate_checkpoint
     from wrn.run.train import train
 
@@ -415,7 +415,7 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
 
 def data_main(argv: Sequence[str] | None = None) -> int:
     """python -m wrn.cli data download|make-demo|check DIR: get, make or check a CIFAR-10 binary folder."""
-    from wrn.core.data import FORMATS, check_file, download, find_layout, make_demo
+    from wrn.cifar import FORMATS, check_file, download, find_layout, make_demo
 
     parser = argparse.ArgumentParser(prog="python -m wrn.cli data", description=data_main.__doc__, allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)

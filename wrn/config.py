@@ -22,7 +22,7 @@ from wrn.values import parse_bool, read_utf8
 
 @dataclass
 class Config:
-    """Every field is read by the code: `wrn/run/build.py` maps them to the core's factories, and a test proves
+    """Every field is read by the code: `wrn/builder/build.py` maps them to the core's factories, and a test proves
     statically that no field is left unread."""
 
     name: str = "custom"

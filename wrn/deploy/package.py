@@ -151,7 +151,7 @@ def build_package(source: str, train_url: str, *, cfg=None, target: str | None =
     input as exported). Local or obs:// on both sides, through the run directory layer (each file written whole,
     then uploaded)."""
     from wrn.platform.staging import StagingOptions, stage_checkpoint
-    from wrn.run.rundir import open_run
+    from wrn.output.rundir import open_run
 
     target = resolve_target(source, target)
     file_format, suffix, default_runtime = TARGETS[target]
@@ -253,7 +253,7 @@ def run_accuracy(checkpoint: str, options) -> float | None:
     except Exception as exc:  # a missing or unreachable record only leaves metrics out
         log.info("no metrics for %s (%s): config.json has none", checkpoint, exc)
         return None
-    from wrn.run.records import parse
+    from wrn.output.records import parse
 
     records = [r for r in parse(text).kept if r["top1"] is not None]
     if not records:

@@ -12,8 +12,8 @@ import yaml
 
 from wrn.config import Config, build_config
 from wrn.errors import CheckpointError, ConfigError
-from wrn.run import checkpoint as ckpt
-from wrn.run.rundir import RunDir
+from wrn.output import checkpoint as ckpt
+from wrn.output.rundir import RunDir
 
 FIXED_ON_RESUME = ("dataset", "label", "depth", "widen_factor", "num_classes", "dropout", "freeze_backbone", "mean",
                    "std", "crop_padding", "crop_padding_mode", "random_flip", "autoaugment", "cutout", "mixup",

@@ -11,23 +11,23 @@ from pathlib import Path
 import mindspore as ms
 
 from wrn import signals
+from wrn.builder.build import HEAD, Trainer, build_dataset, build_trainer, run_peak_lr, setup_runtime, sink_mode
+from wrn.cifar import Layout, find_eval_file, find_layout
 from wrn.config import Config
-from wrn.core.data import Layout, find_eval_file, find_layout
 from wrn.core.metrics import EvalCounts, evaluate
-from wrn.core.step import EMA_PREFIX
 from wrn.core.model import count_trainable_parameters
+from wrn.core.step import EMA_PREFIX
 from wrn.errors import CheckpointError, DataError, RunDirError
+from wrn.output import checkpoint as ckpt
+from wrn.output import records as metrics_records
+from wrn.output.ckptconfig import embedded
+from wrn.output.logs import launch_line, launch_number, setup_logging
+from wrn.output.rundir import RunDir, open_run
 from wrn.platform import runtime
 from wrn.platform.staging import StagingOptions, stage_checkpoint, stage_in
 from wrn.platform.storage import RemoteUrl, is_remote, storage_for
-from wrn.run import checkpoint as ckpt
-from wrn.run import records as metrics_records
-from wrn.run.build import HEAD, Trainer, build_dataset, build_trainer, run_peak_lr, setup_runtime, sink_mode
 from wrn.run.callbacks import EpochEnd, EvalSchedule, StepLogger
-from wrn.run.ckptconfig import embedded
-from wrn.run.logs import launch_line, launch_number, setup_logging
 from wrn.run.resumecheck import HISTORY, changed_keys, check_epochs, describe_changes, record_history, trained_config
-from wrn.run.rundir import RunDir, open_run
 from wrn.run.saver import CheckpointSaver
 from wrn.run.watch import watchers
 

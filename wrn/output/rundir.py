@@ -21,8 +21,9 @@ from typing import Any, Callable, Iterator
 from wrn import signals
 from wrn.errors import RunDirError
 from wrn.fileio import append_line, atomic_path
-from wrn.platform.staging import UPLOAD_SUFFIX, RunUploader, StagingOptions, launch_id, scratch_slot
-from wrn.run.claim import RunClaim
+from wrn.output.claim import RunClaim
+from wrn.platform.runtime import launch_id
+from wrn.platform.staging import UPLOAD_SUFFIX, RunUploader, StagingOptions, scratch_slot
 from wrn.platform.storage import StorageError, is_remote, storage_for
 
 log = logging.getLogger("wrn")
@@ -161,7 +162,7 @@ def open_run(train_url: str, rank: int, options: StagingOptions, claim: bool = F
     """The run directory for `train_url`: the folder itself when local; when remote, a node-local folder (one per
     launch, so leftovers of an earlier launch are never uploaded) mirrored to train_url while the run goes on.
     Rank 0 uploads the shared files, every other rank only its own logs/rank_N/. With `claim`, rank 0 holds the run
-    directory's claim (`wrn.run.claim`) while the block runs, and clears temp files that killed runs left."""
+    directory's claim (`wrn.output.claim`) while the block runs, and clears temp files that killed runs left."""
     remote = is_remote(train_url)
     if remote:
         folder = scratch_slot(options.scratch, "runs", train_url)
