@@ -61,6 +61,8 @@ def location(text: str) -> str:
 
 
 def _train_parser(prog: str) -> argparse.ArgumentParser:
+    from wrn.output.rundir import RunDir
+
     parser = argparse.ArgumentParser(prog=prog, description="Train a WideResNet; any --key=value overrides the recipe.",
                                      allow_abbrev=False)
     parser.add_argument("--config", default=None, help="recipe name (wrn40_10, wrn28_10, wrn16_4, demo) or YAML path "
@@ -68,7 +70,7 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--data_url", required=True, type=location, help="CIFAR-10 binary folder")
     parser.add_argument("--train_url", required=True, type=location, help="run directory (created if needed)")
     parser.add_argument("--resume", action="append", default=[],
-                        help="'auto' (continue train_url's ckpt/last.ckpt if any) or a checkpoint")
+                        help=f"'auto' (continue train_url's {RunDir.LAST_CKPT} if any) or a checkpoint")
     parser.add_argument("--eval_data_url", type=location, default=None,
                         help="evaluate on this folder's test_batch.bin instead of data_url's eval split")
     parser.add_argument("--pretrained", "--pre_trained", dest="pretrained", type=location, default=None,
@@ -113,13 +115,14 @@ def train_main(argv: Sequence[str] | None = None, prog: str = "train.py", platfo
     # A checkpoint to start from describes its own network; fine-tuning may change the classifier (no check).
     source = resume if resume not in ("", "auto") else args.pretrained
     cfg = _load_config(args.config, rest, platform, checkpoint=source, check_architecture=False)
+    from wrn.output.rundir import RunDir
     from wrn.run.train import train
 
     try:
         summary = train(cfg, args.data_url, args.train_url, resume=resume, eval_data_url=args.eval_data_url,
                         pretrained=args.pretrained)
     except Stopped as stop:
-        stop.kept = (f"every completed epoch is in {args.train_url} (ckpt/last.ckpt); continue with the same command "
+        stop.kept = (f"every completed epoch is in {args.train_url} ({RunDir.LAST_CKPT}); continue with the same command "
                      "and --resume=auto")
         raise
     print(json.dumps(summary, sort_keys=True))

@@ -9,6 +9,7 @@ import numpy as np
 
 from wrn.cifar.formats import CIFAR10, CifarFormat
 from wrn.errors import DataError
+from wrn.fileio import atomic_write_bytes
 
 
 def check_file(path: Path, fmt: CifarFormat = CIFAR10) -> int:
@@ -50,8 +51,6 @@ def read_records(paths: Sequence[Path], fmt: CifarFormat = CIFAR10, label: str =
 def write_records(path: Path, images: np.ndarray, labels: np.ndarray, coarse: np.ndarray | None = None) -> None:
     """Inverse of read_records: NHWC uint8 images and labels to one binary file; with `coarse` labels, CIFAR-100's
     record layout (coarse, fine), else CIFAR-10's."""
-    from wrn.fileio import atomic_write_bytes
-
     planes = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
     label_columns = [labels.astype(np.uint8)[:, None]] if coarse is None else [coarse.astype(np.uint8)[:, None],
                                                                                labels.astype(np.uint8)[:, None]]

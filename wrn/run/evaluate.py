@@ -11,7 +11,7 @@ from wrn.cifar import find_layout
 from wrn.config import Config
 from wrn.core.metrics import evaluate
 from wrn.fileio import atomic_write_json, check_writable
-from wrn.output.rundir import open_run
+from wrn.output.rundir import RunDir, open_run
 from wrn.platform.staging import StagingOptions, stage_in
 
 
@@ -39,5 +39,5 @@ def evaluate_into(cfg: Config, data_url: str, checkpoint: str, train_url: str) -
     topology = setup_runtime(cfg)  # already set up: returns the same topology
     with open_run(train_url, topology.rank, StagingOptions.from_env()) as run:
         if topology.is_main:
-            run.write_json(run.root / "eval.json", result)
-    return {**result, "eval_json": run.location("eval.json")}
+            run.write_json(run.eval_result, result)
+    return {**result, "eval_json": run.location(RunDir.EVAL)}
