@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import tarfile
 import tempfile
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,12 @@ from wrn.cifar.layout import Layout, find_layout
 from wrn.cifar.records import check_file, write_records
 from wrn.errors import DataError, WrnError
 
+
 def download(dest: Path, url: str | None = None, md5: str | None = None, dataset: str = "cifar10") -> Layout:
     """Fetch the official binary archive of `dataset` (or `url`, a mirror), verify its MD5 and lay it out as
     dest/train + dest/eval."""
+    import urllib.request  # here, not at the top: every config load imports this package, few ever download
+
     dest, fmt = Path(dest), cifar_format(dataset)
     url, md5 = url or fmt.url, md5 or fmt.md5
     dest.mkdir(parents=True, exist_ok=True)
@@ -50,11 +52,13 @@ def download(dest: Path, url: str | None = None, md5: str | None = None, dataset
             (Path(tmp) / name).replace(target)
     return find_layout(dest, dataset)
 
+
 def _open_tar(archive: Path, url: str) -> tarfile.TarFile:
     try:
         return tarfile.open(archive, "r:gz")
     except tarfile.TarError as exc:
         raise DataError(f"{url}: not a gzip tar archive ({exc})") from None
+
 
 def make_demo(dest: Path, eval_every: int = 5, dataset: str = "cifar10") -> Layout:
     """scikit-learn's bundled 8x8 digits (1,797 real images, no download) as a small set in `dataset`'s format.
