@@ -31,8 +31,8 @@ def lite_runtime(lite_python: Path) -> Path:
 
 def export_pair(recipe: str, batch: int, work: Path) -> dict:
     """A freshly initialised network of the recipe (latency does not depend on the weights), as MINDIR and ONNX."""
-    from wrn.run import checkpoint as ckpt
-    from wrn.run.build import build_network, setup_runtime
+    from wrn.output import checkpoint as ckpt
+    from wrn.builder.build import build_network, setup_runtime
     from wrn.config import load_config
     from wrn.deploy.export import export
 

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("GLOG_v", "3")
 
 from wrn.config import load_config  # noqa: E402
-from wrn.core.data import EVAL_FILE, TRAIN_FILES, find_layout, write_records  # noqa: E402
-from wrn.run.build import build_dataset  # noqa: E402
+from wrn.cifar import EVAL_FILE, TRAIN_FILES, find_layout, write_records  # noqa: E402
+from wrn.builder.build import build_dataset  # noqa: E402
 
 
 def rate(dataset, batches: int) -> float:

@@ -19,7 +19,7 @@ os.environ.setdefault("GLOG_v", "3")
 
 from wrn.cli import split_overrides  # noqa: E402
 from wrn.config import load_config, parse_overrides  # noqa: E402
-from wrn.core.data import make_demo  # noqa: E402
+from wrn.cifar import make_demo  # noqa: E402
 from wrn.run.train import train  # noqa: E402
 
 

@@ -46,7 +46,7 @@ def throughput(run, batch: int, seconds: float) -> float:
 
 def calibration_data(folder: Path, images: int = 320) -> Path:
     """A CIFAR-10 folder of random images (train/ + eval/): what INT8 calibration and its check read."""
-    from wrn.core.data import write_records
+    from wrn.cifar import write_records
 
     rng = np.random.default_rng(0)
     for name, count in (("train/data_batch_1.bin", images), *((f"train/data_batch_{i}.bin", 1) for i in range(2, 6)),
@@ -62,8 +62,8 @@ def exported(recipe: str, batch: int, work: Path, int8_format: str, int8: bool, 
     from wrn.config import load_config
     from wrn.deploy.export import export
     from wrn.deploy.quantize import QuantizeOptions, QuantizeRequest
-    from wrn.run import checkpoint as ckpt
-    from wrn.run.build import build_network, setup_runtime
+    from wrn.output import checkpoint as ckpt
+    from wrn.builder.build import build_network, setup_runtime
 
     cfg = load_config(recipe)
     setup_runtime(cfg)
@@ -84,7 +84,7 @@ def mindspore_side(recipe: str, batch: int, seconds: float, files: dict) -> dict
 
     from wrn.config import load_config
     from wrn.deploy.runners import open_model
-    from wrn.run.build import load_network, setup_runtime
+    from wrn.builder.build import load_network, setup_runtime
 
     cfg = load_config(recipe)
     topology = setup_runtime(cfg)

@@ -48,8 +48,8 @@ def packaged(recipe: str, work: Path, precisions: list[str]) -> dict[str, Path]:
     from wrn.deploy.export import export
     from wrn.deploy.package import build_package
     from wrn.deploy.quantize import QuantizeOptions, QuantizeRequest
-    from wrn.run import checkpoint as ckpt
-    from wrn.run.build import build_network, setup_runtime
+    from wrn.output import checkpoint as ckpt
+    from wrn.builder.build import build_network, setup_runtime
 
     cfg = load_config(recipe)
     setup_runtime(cfg)

@@ -40,7 +40,7 @@ def mindspore_steps(recipe: str, batch: int, steps: int, warmup: int, overrides:
 
     from wrn.config import load_config
     from wrn.core.model import count_trainable_parameters
-    from wrn.run.build import build_trainer, setup_runtime
+    from wrn.builder.build import build_trainer, setup_runtime
 
     cfg = load_config(recipe, {"batch_size": batch, **overrides})
     trainer = build_trainer(cfg, steps + warmup + 1, setup_runtime(cfg))

@@ -19,7 +19,7 @@ from wrn.pbcompat import prefer_mindspore_protobuf  # noqa: E402
 prefer_mindspore_protobuf()
 
 from wrn.config import load_config  # noqa: E402
-from wrn.core.data import FORMATS, write_records  # noqa: E402
+from wrn.cifar import FORMATS, write_records  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -41,7 +41,7 @@ def train_and_package(work: Path) -> dict:
 
 def eval_set(data: Path) -> tuple[np.ndarray, np.ndarray]:
     """The eval split as uint8 NHWC images and labels, read as evaluation reads it."""
-    from wrn.core.data import find_layout, read_records
+    from wrn.cifar import find_layout, read_records
 
     layout = find_layout(data)
     return read_records([layout.eval_file], layout.format, layout.label)

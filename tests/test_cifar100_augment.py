@@ -15,9 +15,9 @@ import pytest
 
 from conftest import make_cifar, run_cli, tiny_args
 from wrn.config import load_config, recipe_names
-from wrn.core.data import CIFAR100, check_file, find_layout, read_records, write_records
+from wrn.cifar import CIFAR100, check_file, find_layout, read_records, write_records
 from wrn.errors import ConfigError, DataError
-from wrn.run.build import build_dataset
+from wrn.builder.build import build_dataset
 from wrn.run.train import train
 
 # ---- the format ---------------------------------------------------------------------------------------------------

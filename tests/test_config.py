@@ -89,7 +89,7 @@ def test_recipes_list_only_keys_the_config_knows():
 
 
 def test_every_config_key_is_read_by_the_code():
-    """No key is silently ignored: each one is read as `cfg.<key>` somewhere in wrn/ (wrn/run/build.py maps most of
+    """No key is silently ignored: each one is read as `cfg.<key>` somewhere in wrn/ (wrn/builder/build.py maps most of
     them to the core's factories)."""
     read = set()
     for path in (Path(__file__).parents[1] / "wrn").rglob("*.py"):

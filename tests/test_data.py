@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import make_cifar, run_cli
-from wrn.core.data import (EVAL_FILE, RECORD_BYTES, download, find_layout, make_demo, read_records,
-                           write_records)
+from wrn.cifar import EVAL_FILE, RECORD_BYTES, download, find_layout, make_demo, read_records, write_records
 from wrn.errors import DataError
-from wrn.run.build import build_dataset
+from wrn.builder.build import build_dataset
 
 
 @pytest.mark.parametrize("layout", ["seed", "official", "flat"])

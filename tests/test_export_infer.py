@@ -221,8 +221,8 @@ def test_a_checkpoint_builds_its_own_network_for_eval_export_and_package(trained
 
 def test_an_older_checkpoint_without_its_config_works_with_config(trained, tmp_path):
     from wrn.config import load_config
-    from wrn.run import checkpoint as ckpt
-    from wrn.run.build import build_network
+    from wrn.output import checkpoint as ckpt
+    from wrn.builder.build import build_network
 
     data, best = trained
     params = ckpt.read(best)
@@ -268,8 +268,8 @@ def test_infer_checks_its_output_before_the_work(trained, tmp_path):
 
 def test_a_model_without_its_sidecar_is_checked_against_the_datas_classes(trained, tmp_path):
     from wrn.config import load_config
-    from wrn.run import checkpoint as ckpt
-    from wrn.run.build import build_network
+    from wrn.output import checkpoint as ckpt
+    from wrn.builder.build import build_network
 
     data, _ = trained
     cfg = load_config("demo", {**dict(a[2:].split("=", 1) for a in tiny_args()), "dataset": "cifar100"})

@@ -21,7 +21,7 @@ import pytest
 from conftest import ROOT, make_cifar, run_cli, tiny_args
 from wrn.platform.staging import StagingOptions, stage_in
 from wrn.platform.storage import storage_for
-from wrn.run import checkpoint as ckpt
+from wrn.output import checkpoint as ckpt
 
 RUN = [*tiny_args(), "--warmup_epochs=0"]
 
@@ -423,7 +423,7 @@ def complete_record(epoch: int = 1) -> dict:
 
 
 def test_a_complete_record_is_kept_and_every_missing_or_mistyped_field_is_named():
-    from wrn.run import records
+    from wrn.output import records
 
     assert records.parse(json.dumps(complete_record())).kept == [complete_record()]
     for name in records.FIELDS:
@@ -467,7 +467,7 @@ def live_claim(**changes) -> dict:
     """The claim of a live process on this host (pid 1) as the claim code writes it."""
     import socket
 
-    from wrn.platform.staging import process_start_ticks
+    from wrn.platform.runtime import process_start_ticks
 
     return {"launch": "l1", "host": socket.gethostname(), "pid": 1, "pid_start": process_start_ticks(1),
             "started": time.time() - 60, "heartbeat": time.time(), **changes}
@@ -475,7 +475,7 @@ def live_claim(**changes) -> dict:
 
 def claim_of(run: Path):
     from wrn.platform.storage.local import LocalStorage
-    from wrn.run.claim import RunClaim
+    from wrn.output.claim import RunClaim
 
     return RunClaim(LocalStorage(), str(run), env={"WRN_CLAIM_STALE": "3", "WRN_CLAIM_HEARTBEAT": "0.5"})
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import make_cifar, run_cli, tiny_args
-from wrn.core.data import read_records, write_records
-from wrn.run import checkpoint as ckpt
+from wrn.cifar import read_records, write_records
+from wrn.output import checkpoint as ckpt
 
 RUN = [*tiny_args(), "--warmup_epochs=0"]
 

@@ -9,9 +9,14 @@ from pathlib import Path
 import pytest
 
 WRN = Path(__file__).resolve().parents[1] / "wrn"
-# Bottom up. The top-level helpers (errors, fileio, values, config) form the base layer. `serving` stands apart,
-# below everything: it imports nothing of wrn (test below), so it can be copied into a model package.
-LAYERS = ["serving", "base", "core", "platform", "run", "deploy", "cli"]
+# Bottom up, a level per entry. The top-level helpers (errors, fileio, values, config, cifar, ...) form the base
+# layer. `serving` stands apart, below everything: it imports nothing of wrn (test below), so it can be copied into a
+# model package. `output` (a run's output folder) and `builder` (the config met with the core) serve both training
+# and evaluation (`run`) and export, inference and packaging (`deploy`), which share a level: neither imports the other.
+LEVELS = [("serving",), ("base",), ("core",), ("platform",), ("output",), ("builder",), ("run", "deploy"), ("cli",)]
+LAYERS = [layer for level in LEVELS for layer in level]
+BASE = ("__init__", "errors", "faults", "fileio", "values", "signals", "modelzoo", "config", "configs", "pbcompat",
+        "cifar", "depth")
 
 
 def layer_of(module: str) -> str:
@@ -20,8 +25,11 @@ def layer_of(module: str) -> str:
         return ""
     if parts[1] in LAYERS:
         return parts[1]
-    return "base" if parts[1] in ("__init__", "errors", "faults", "fileio", "values", "signals", "modelzoo", "config", "configs",
-                                            "pbcompat") else parts[1]
+    return "base" if parts[1] in BASE else parts[1]
+
+
+def level_of(layer: str) -> int:
+    return next(index for index, level in enumerate(LEVELS) if layer in level)
 
 
 def imports_of(path: Path) -> set[str]:
@@ -41,10 +49,27 @@ MODULES = sorted(p for p in WRN.rglob("*.py"))
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.relative_to(WRN).as_posix())
 def test_no_module_imports_a_layer_above_its_own(path):
     module = "wrn." + ".".join(path.relative_to(WRN).with_suffix("").parts)
-    own = LAYERS.index(layer_of(module)) if layer_of(module) in LAYERS else None
-    assert own is not None, f"{module} is in no layer of docs/ARCHITECTURE.md"
-    above = [name for name in imports_of(path) if LAYERS.index(layer_of(name)) > own]
-    assert above == [], f"{module} ({LAYERS[own]}) imports {above}"
+    own = layer_of(module)
+    assert own in LAYERS, f"{module} is in no layer of docs/ARCHITECTURE.md"
+    above = [name for name in imports_of(path) if level_of(layer_of(name)) > level_of(own)
+             or (level_of(layer_of(name)) == level_of(own) and layer_of(name) != own)]
+    assert above == [], f"{module} ({own}) imports {above}"
+
+
+@pytest.mark.parametrize("path", sorted((WRN / "deploy").rglob("*.py")), ids=lambda p: p.relative_to(WRN).as_posix())
+def test_deploy_imports_nothing_of_the_training_run(path):
+    """Export, inference and packaging read a run's output folder (wrn.output) and build networks (wrn.builder),
+    never through wrn.run: any import at any depth, functions included, relative ones resolved."""
+    package = "wrn." + ".".join(path.relative_to(WRN).parent.parts)
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            found.update([module, *(f"{module}.{alias.name}" for alias in node.names)])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    assert not [name for name in found if name == "wrn.run" or name.startswith("wrn.run.")], path
 
 
 def test_core_takes_no_config():

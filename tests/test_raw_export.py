@@ -22,7 +22,7 @@ import pytest
 
 from conftest import ROOT, TINY, make_cifar, run_cli, tiny_args
 from wrn.config import load_config
-from wrn.core.data import FORMATS, read_records
+from wrn.cifar import FORMATS, read_records
 
 BATCH = 4
 EVAL_IMAGES = 43

@@ -6,7 +6,7 @@ from wrn.config import load_config
 from wrn.core.loss import create_loss
 from wrn.core.model import WideResNet
 from wrn.core.optim import create_optimizer
-from wrn.run.build import build_schedule
+from wrn.builder.build import build_schedule
 
 
 def test_warmup_then_multistep():

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 import wrn.run.train
-from wrn.run import checkpoint as ckpt
-from wrn.run.build import build_trainer, setup_runtime
+from wrn.output import checkpoint as ckpt
+from wrn.builder.build import build_trainer, setup_runtime
 from wrn.run.callbacks import EpochEnd
 from wrn.config import build_config
 from wrn.errors import CheckpointError, ConfigError, RunDirError

@@ -18,7 +18,7 @@ from wrn.core.model import WideResNet
 from wrn.core.optim import create_optimizer
 from wrn.core.step import LossOf, TrainStep, WeightEma
 from wrn.errors import TrainingError
-from wrn.run import checkpoint as ckpt
+from wrn.output import checkpoint as ckpt
 from wrn.run.callbacks import EpochEnd, StepLogger
 from wrn.run.evaluate import evaluate_checkpoint
 from wrn.run.train import train

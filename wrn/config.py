@@ -15,14 +15,15 @@ import numpy as np
 import yaml
 
 from wrn import modelzoo
+from wrn.cifar.formats import FORMATS, dataset_classes
+from wrn.depth import DEPTH_RULE, is_wrn_depth
 from wrn.errors import ConfigError
-from wrn.values import parse_bool, read_utf8
-
+from wrn.values import coerce_scalar, read_utf8, type_name
 
 
 @dataclass
 class Config:
-    """Every field is read by the code: `wrn/run/build.py` maps them to the core's factories, and a test proves
+    """Every field is read by the code: `wrn/builder/build.py` maps them to the core's factories, and a test proves
     statically that no field is left unread."""
 
     name: str = "custom"
@@ -99,10 +100,10 @@ _CHOICES = {
     "lr_scaling": ("none", "linear"),
     "loss_scale_type": ("fixed", "dynamic"),
     "device_target": ("auto", "CPU", "GPU", "Ascend"),
-    "dataset": ("cifar10", "cifar100"),
+    "dataset": tuple(FORMATS),
     "crop_padding_mode": ("constant", "reflect"),
     "autoaugment": ("none", "cifar10", "randaugment"),
-    "label": ("fine", "coarse"),
+    "label": tuple(dict.fromkeys(kind for fmt in FORMATS.values() for kind in fmt.label_kinds)),
     "amp_level": ("auto", "O0", "O1", "O2", "O3"),
     "dataset_sink_mode": ("auto", "true", "false"),
 }
@@ -131,12 +132,6 @@ def load_config(recipe: str, overrides: dict[str, Any] | Iterable[str] = (),
     if notes is not None:
         notes.extend(mapped)
     return build_config(values, source=recipe)
-
-
-def dataset_classes(dataset: object, label: object) -> int:
-    """Classes of a dataset's label kind (0 for an unknown combination, which validation then names)."""
-    return {("cifar10", "fine"): 10, ("cifar100", "fine"): 100, ("cifar100", "coarse"): 20}.get(
-        (str(dataset), str(label)), 0)
 
 
 def parse_overrides(args: Iterable[str]) -> dict[str, str]:
@@ -209,43 +204,13 @@ def _coerce(key: str, value: Any, hint: Any, source: str) -> Any:
         else:
             raise fail(f"a list of {item_type.__name__}")
         try:
-            return [_coerce_scalar(v, item_type) for v in value_list]
+            return [coerce_scalar(v, item_type) for v in value_list]
         except (TypeError, ValueError):
             raise fail(f"a list of {item_type.__name__}") from None
     try:
-        return _coerce_scalar(value, hint)
+        return coerce_scalar(value, hint)
     except (TypeError, ValueError):
-        raise fail(_type_name(hint)) from None
-
-
-def _type_name(hint: Any) -> str:
-    return {bool: "a boolean (true/false/1/0)", int: "an integer", float: "a number", str: "a string"}[hint]
-
-
-def _coerce_scalar(value: Any, target: type) -> Any:
-    if target is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str):
-            return parse_bool(value)
-        raise ValueError(value)
-    if target is int:
-        if isinstance(value, bool):
-            raise TypeError(value)
-        if isinstance(value, float) and not value.is_integer():
-            raise ValueError(value)
-        return int(value) if not isinstance(value, str) else int(value.strip())
-    if target is float:
-        if isinstance(value, bool):
-            raise TypeError(value)
-        return float(value)
-    if target is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise TypeError(value)
-        return str(value)
-    raise TypeError(target)
+        raise fail(type_name(hint)) from None
 
 
 def profile_range(text: str) -> tuple[int, int] | None:
@@ -272,7 +237,7 @@ def _validate(cfg: Config, source: str) -> None:
             values = v[key] if isinstance(v[key], list) else [v[key]]
             check(all(math.isfinite(x) for x in values), key, "finite numbers (not nan or inf)")
     check(0 <= v["seed"] <= 2**32 - 1, "seed", "an integer in [0, 4294967295]")
-    check(v["depth"] >= 10 and (v["depth"] - 4) % 6 == 0, "depth", "6n+4 with n >= 1 (10, 16, 22, 28, 40, ...)")
+    check(is_wrn_depth(v["depth"]), "depth", f"{DEPTH_RULE} (10, 16, 22, 28, 40, ...)")
     for key in ("widen_factor", "num_classes", "batch_size", "eval_batch_size", "epochs", "num_workers",
                 "log_interval", "eval_interval", "eval_start_epoch"):
         check(v[key] >= 1, key, "an integer >= 1")
@@ -311,7 +276,7 @@ def _validate(cfg: Config, source: str) -> None:
         check(False, "lr_milestones", "no milestones: they apply to lr_schedule=multistep only")
     for key, choices in _CHOICES.items():
         check(v[key] in choices, key, "one of " + ", ".join(choices))
-    check(v["label"] == "fine" or v["dataset"] == "cifar100", "label", "fine (coarse labels exist in cifar100 only)")
+    check(v["label"] in FORMATS[v["dataset"]].label_kinds, "label", "fine (coarse labels exist in cifar100 only)")
     classes = dataset_classes(v["dataset"], v["label"])
     check(v["num_classes"] <= classes, "num_classes", f"at most {classes} for dataset {v['dataset']} with "
           f"{v['label']} labels ({classes}, or fewer for a subset whose labels are all below num_classes)")

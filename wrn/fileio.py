@@ -1,4 +1,5 @@
-"""Atomic file writes: a temp file in the same folder, then a rename, so no reader sees a half-written file."""
+"""Atomic file writes: a temp file in the same folder, then a rename, so no reader sees a half-written file; and the
+check that a file can be written there before the work that produces it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+from wrn.errors import WrnError
 
 
 @contextmanager
@@ -74,3 +77,15 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def check_writable(output: Path) -> None:
+    """Before the work, not after: --output must be a file path in a folder this user can write."""
+    if output.is_dir():
+        raise WrnError(f"--output {output} is a folder: give a file path, e.g. {output / 'eval.json'}")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output.parent, prefix=".wrn-write-test-"):
+            pass
+    except OSError as exc:
+        raise WrnError(f"--output {output}: its folder {output.parent} is not writable ({exc.strerror})") from None

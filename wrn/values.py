@@ -1,10 +1,10 @@
-"""Reading values given as text (environment variables, --key=value, job files): one rule each for booleans and
-numbers, so `1`, `true` and `yes` mean the same everywhere."""
+"""Reading values given as text (environment variables, --key=value, job files, YAML): one rule each for booleans
+and numbers, so `1`, `true` and `yes` mean the same everywhere."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 from wrn.errors import WrnError
 
@@ -56,3 +56,35 @@ def read_utf8(path: Path, what: str, error: Callable[[str], WrnError] = WrnError
     except UnicodeDecodeError as exc:
         raise error(f"{what} {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
                     "save it as UTF-8") from None
+
+
+def type_name(hint: Any) -> str:
+    """How an error names the type a value should have."""
+    return {bool: "a boolean (true/false/1/0)", int: "an integer", float: "a number", str: "a string"}[hint]
+
+
+def coerce_scalar(value: Any, target: type) -> Any:
+    """A value as read from YAML or a `--key=value` (text) as `target`; TypeError or ValueError when it is not one."""
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str):
+            return parse_bool(value)
+        raise ValueError(value)
+    if target is int:
+        if isinstance(value, bool):
+            raise TypeError(value)
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        return int(value) if not isinstance(value, str) else int(value.strip())
+    if target is float:
+        if isinstance(value, bool):
+            raise TypeError(value)
+        return float(value)
+    if target is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise TypeError(value)
+        return str(value)
+    raise TypeError(target)

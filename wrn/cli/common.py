@@ -60,7 +60,7 @@ def config_from_args(config: str | None, rest: Sequence[str], platform: bool = F
     Without `config`, the config `checkpoint` carries (else the default recipe); with both, a config of another
     architecture than the checkpoint's is refused (`check_architecture`)."""
     from wrn.config import parse_overrides
-    from wrn.run.ckptconfig import resolve
+    from wrn.output.ckptconfig import resolve
 
     overrides = split_overrides(rest)
     if platform:

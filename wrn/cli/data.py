@@ -8,8 +8,8 @@ from typing import Sequence
 
 
 def data_main(argv: Sequence[str] | None = None) -> int:
-    """python -m wrn.cli data download|make-demo|check DIR: get, make or check a CIFAR-10 binary folder."""
-    from wrn.core.data import FORMATS, check_layout, download, find_layout, make_demo
+    """python -m wrn.cli data download|make-demo|check DIR: get, make or check a CIFAR-10 or CIFAR-100 binary folder."""
+    from wrn.cifar import FORMATS, check_layout, download, find_layout, make_demo
 
     parser = argparse.ArgumentParser(prog="python -m wrn.cli data", description=data_main.__doc__, allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -22,7 +22,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", default="", help="also write the result JSON here")
     args, rest = parser.parse_known_args(argv)
     if args.output:
-        from wrn.run.evaluate import check_writable
+        from wrn.fileio import check_writable
 
         check_writable(Path(args.output))  # before anything is read
     cfg = config_from_args(args.config, rest, checkpoint=args.checkpoint)

@@ -11,16 +11,19 @@ from wrn.errors import Stopped, WrnError
 
 
 def _train_parser(prog: str) -> argparse.ArgumentParser:
+    from wrn.output.rundir import RunDir
+
     parser = argparse.ArgumentParser(prog=prog, description="Train a WideResNet; any --key=value overrides the recipe.",
                                      allow_abbrev=False)
     parser.add_argument("--config", default=None, help="recipe name (wrn40_10, wrn28_10, wrn16_4, demo) or YAML path "
                         "(default: the config that --pretrained's or --resume=PATH's checkpoint carries, else wrn40_10)")
-    parser.add_argument("--data_url", required=True, type=location, help="CIFAR-10 binary folder")
+    parser.add_argument("--data_url", required=True, type=location, help="CIFAR-10 or CIFAR-100 binary folder")
     parser.add_argument("--train_url", required=True, type=location, help="run directory (created if needed)")
     parser.add_argument("--resume", action="append", default=[],
-                        help="'auto' (continue train_url's ckpt/last.ckpt if any) or a checkpoint")
+                        help=f"'auto' (continue train_url's {RunDir.LAST_CKPT} if any) or a checkpoint")
     parser.add_argument("--eval_data_url", type=location, default=None,
-                        help="evaluate on this folder's test_batch.bin instead of data_url's eval split")
+                        help="evaluate on this folder's eval file (test_batch.bin, CIFAR-100: test.bin) instead of "
+                             "data_url's eval split")
     parser.add_argument("--pretrained", "--pre_trained", dest="pretrained", type=location, default=None,
                         help="start from this checkpoint's weights (fine-tuning: epoch 1, a fresh optimizer; a "
                              "classifier of another shape is left at its initialisation); --pre_trained: ModelZoo name")
@@ -49,8 +52,10 @@ def train_main(argv: Sequence[str] | None = None, prog: str = "train.py", platfo
         summary = train(cfg, args.data_url, args.train_url, resume=resume, eval_data_url=args.eval_data_url,
                         pretrained=args.pretrained)
     except Stopped as stop:
-        stop.kept = (f"every completed epoch is in {args.train_url} (ckpt/last.ckpt); continue with the same command "
-                     "and --resume=auto")
+        from wrn.output.rundir import RunDir
+
+        stop.kept = (f"every completed epoch is in {args.train_url} ({RunDir.LAST_CKPT}); continue with the same "
+                     "command and --resume=auto")
         raise
     print(json.dumps(summary, sort_keys=True))
     return 0

@@ -6,14 +6,7 @@ import mindspore.nn as nn
 import mindspore.ops as ops
 from mindspore.common.initializer import HeNormal, Zero
 
-from wrn.errors import ConfigError
-
-
-def blocks_per_group(depth: int) -> int:
-    """n in depth = 6n + 4: three groups of n blocks, two convs each, plus stem conv, final dense and 2 shortcuts."""
-    if depth < 10 or (depth - 4) % 6:
-        raise ConfigError(f"WideResNet depth {depth} is not 6n+4 with n >= 1 (valid: 10, 16, 22, 28, 34, 40, ...)")
-    return (depth - 4) // 6
+from wrn.depth import blocks_per_group
 
 
 def _conv(in_channels: int, out_channels: int, kernel: int, stride: int) -> nn.Conv2d:

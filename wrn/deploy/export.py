@@ -85,9 +85,9 @@ def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, trai
     import mindspore as ms
 
     from wrn.platform.staging import StagingOptions
-    from wrn.run.build import load_network, setup_runtime
-    from wrn.run.logs import setup_logging
-    from wrn.run.rundir import open_run
+    from wrn.builder.build import load_network, setup_runtime
+    from wrn.output.logs import setup_logging
+    from wrn.output.rundir import open_run
 
     topology = setup_runtime(cfg)
     signals.graceful_from_here()  # MindSpore is up: a signal now stops the export cleanly (nothing half-written)

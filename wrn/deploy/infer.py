@@ -35,7 +35,7 @@ def preprocess(data_url: str, output: Path, *, mean: list[float], std: list[floa
                dataset: str = "cifar10", label: str = "fine", input_kind: str = NORMALISED) -> dict:
     """The eval split of data_url as normalised float32 NCHW batches (`mean`/`std` per RGB channel in [0, 1]), or,
     for a raw export (`input_kind` "raw"), as the uint8 NHWC pixels themselves."""
-    from wrn.core.data import find_layout, read_records
+    from wrn.cifar import find_layout, read_records
 
     input_kind = check_input_kind(input_kind)
     layout = find_layout(data_url, dataset, label)
@@ -128,7 +128,7 @@ def check_output_folder(output: Path) -> None:
 
 def check_classes(model: Path, classes: int, labels: np.ndarray, dataset: str, label: str) -> None:
     """A model's output must fit the data: at most the data set's classes, and more than its largest label."""
-    from wrn.config import dataset_classes
+    from wrn.cifar import dataset_classes
 
     available = dataset_classes(dataset, label)
     if labels.size and classes <= int(labels.max()) or available and classes > available:
@@ -160,10 +160,10 @@ def evaluate_model(model: Path, data_url: str, *, mean: list[float], std: list[f
     or as uint8 pixels for a model that normalises in its graph, in batches of the model's fixed batch size, the
     last one zero-padded); also written to `output` when given, which is checked before the work, as
     `evaluate_checkpoint` does."""
-    from wrn.core.data import find_layout, read_records
+    from wrn.cifar import find_layout, read_records
     from wrn.core.metrics import EvalCounts, count_correct
     from wrn.deploy.runners import open_model
-    from wrn.run.evaluate import check_writable
+    from wrn.fileio import check_writable
 
     if output:
         check_writable(output)

@@ -151,7 +151,7 @@ def build_package(source: str, train_url: str, *, cfg=None, target: str | None =
     input as exported). Local or obs:// on both sides, through the run directory layer (each file written whole,
     then uploaded)."""
     from wrn.platform.staging import StagingOptions, stage_checkpoint
-    from wrn.run.rundir import open_run
+    from wrn.output.rundir import open_run
 
     target = resolve_target(source, target)
     file_format, suffix, default_runtime = TARGETS[target]
@@ -241,30 +241,30 @@ def _labels(labels: str | None, sidecar: dict) -> list[str]:
 
 
 def run_accuracy(checkpoint: str, options) -> float | None:
-    """The top-1 of the evaluation behind a run's checkpoint, from its run folder (RUN/ckpt/NAME.ckpt ->
-    RUN/metrics.jsonl): best.ckpt -> the best record, epoch_NNNN.ckpt -> that epoch's, last.ckpt -> the last
-    evaluated one; None when the folder or the record is not there."""
-    parts = checkpoint.replace("\\", "/").rstrip("/").rsplit("/", 2)
-    if len(parts) != 3 or parts[1] != "ckpt":
+    """The top-1 of the evaluation behind a run's checkpoint, from its run folder's metrics records: the best
+    checkpoint -> the best record, a periodic one -> its epoch's, the last one -> the last evaluated one; None when
+    the folder or the record is not there."""
+    from wrn.output.records import parse
+    from wrn.output.rundir import RunDir
+
+    found = RunDir.checkpoint_role(checkpoint)
+    if found is None:
         return None
-    run_url, name = parts[0], parts[2]
+    run_url, role, epoch = found
     try:
-        text = _read_text(run_url + "/metrics.jsonl", options)
+        text = _read_text(f"{run_url}/{RunDir.METRICS}", options)
     except Exception as exc:  # a missing or unreachable record only leaves metrics out
         log.info("no metrics for %s (%s): config.json has none", checkpoint, exc)
         return None
-    from wrn.run.records import parse
-
     records = [r for r in parse(text).kept if r["top1"] is not None]
     if not records:
         return None
-    if name == "best.ckpt":
+    if role == "best":
         return float(max(r["top1"] for r in records))
-    found = re.fullmatch(r"epoch_(\d+)\.ckpt", name)
-    if found:
-        epoch = [r for r in records if r.get("epoch") == int(found.group(1))]
-        return float(epoch[-1]["top1"]) if epoch else None
-    return float(records[-1]["top1"]) if name == "last.ckpt" else None
+    if role == "epoch":
+        kept = [r for r in records if r.get("epoch") == epoch]
+        return float(kept[-1]["top1"]) if kept else None
+    return float(records[-1]["top1"])
 
 
 def _read_text(location: str, options) -> str:

@@ -96,7 +96,7 @@ class QuantizeRequest:
 def calibration_images(train_files, fmt, label: str, count: int) -> np.ndarray:
     """`count` training images (uint8 NHWC), the same ones for every export: a seeded sample over all train files,
     so every class and every file is represented."""
-    from wrn.core.data import read_records
+    from wrn.cifar import read_records
 
     images, _ = read_records(list(train_files), fmt, label)
     if len(images) < count:
@@ -205,7 +205,7 @@ def write_int8(run, fp32: Path, sidecar: dict, data_dir: Path, options: Quantize
     run directory: each file written whole), with its own sidecar: the FP32 one's fields plus `quantization` (the
     settings, both models' top-1/top-5 on the eval split of `data_dir`, the drop in points). A drop above the
     tolerance refuses the model: nothing is written. Returns the INT8 sidecar."""
-    from wrn.core.data import find_layout
+    from wrn.cifar import find_layout
     from wrn.deploy.infer import model_inputs
 
     options = options.checked()

@@ -1,4 +1,5 @@
-"""Device and process topology: how this process was launched, and MindSpore set up for it.
+"""Device and process topology: how this process was launched, which launch and process it is, and MindSpore set
+up for it (imported when set up: reading the launch or the process identity loads no MindSpore).
 
 Launch styles: a single process; `msrun` (its workers carry MS_ROLE=MS_WORKER, MS_WORKER_NUM, DEVICE_ID = local
 rank); a rank table (RANK_TABLE_FILE, RANK_ID, RANK_SIZE, DEVICE_ID or ASCEND_DEVICE_ID: ModelArts' Ascend default,
@@ -14,8 +15,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
-
-import mindspore as ms
 
 from wrn.errors import WrnError
 from wrn.values import env_number
@@ -165,6 +164,28 @@ def rank_table_servers(table: dict, path: Path) -> list[list[int]]:
     raise LaunchError(f"rank table {path}: neither server_list nor group_list found")
 
 
+def launch_id() -> str:
+    """Shared by the processes of one launch on one node, different for the next launch.
+
+    WRN_LAUNCH_ID when a launcher sets it; else the parent process and its start time (msrun's workers, or the
+    processes a rank-table launcher starts, are siblings).
+    """
+    explicit = os.environ.get("WRN_LAUNCH_ID")
+    if explicit:
+        return explicit
+    parent = os.getppid()
+    return f"{parent}-{process_start_ticks(parent) or '0'}"
+
+
+def process_start_ticks(pid: int) -> str:
+    """When process `pid` started (clock ticks since boot): with the pid, it names one process even after the pid
+    is reused. Empty when there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
 def version_tuple(version: str) -> tuple[int, ...]:
     parts = []
     for piece in version.split(".")[:3]:
@@ -175,6 +196,8 @@ def version_tuple(version: str) -> tuple[int, ...]:
 
 def available_device() -> str:
     """The best device this MindSpore build can use: Ascend, then GPU, then CPU."""
+    import mindspore as ms
+
     for target in ("Ascend", "GPU"):
         try:
             if ms.hal.is_available(target):
@@ -189,6 +212,8 @@ def set_device(target: str, device_id: int | None = None) -> None:
 
     The device can be set only before the first kernel runs; setting the one already in use is skipped.
     """
+    import mindspore as ms
+
     if ms.get_context("device_target") == target and device_id is None:
         return
     if hasattr(ms, "set_device"):
@@ -208,6 +233,8 @@ def setup(device_target: str = "auto") -> Topology:
 
     Idempotent: a second call in the same process returns the first result (init() may run only once).
     """
+    import mindspore as ms
+
     global _configured
     target = available_device() if device_target == "auto" else device_target
     if _configured is not None:
@@ -239,6 +266,7 @@ def setup(device_target: str = "auto") -> Topology:
 
 def all_reduce_sum(values: list[float]) -> list[float]:
     """Element-wise sum of `values` over all ranks (the data-parallel group)."""
+    import mindspore as ms
     import mindspore.nn as nn
     import mindspore.ops as ops
     import numpy as np
@@ -258,6 +286,8 @@ def warn_if_slow_cpu_build(target: str) -> None:
     """One line when this CPU build runs 3x3 convolutions through the slow reference kernel (measured, ~0.1 s)."""
     if target != "CPU":
         return
+    import mindspore as ms
+
     from wrn.platform.perfcheck import conv_ratio
 
     probe = conv_ratio(batch=8, repeats=1) if version_tuple(ms.__version__) >= SLOW_CPU_CONV_FROM else None

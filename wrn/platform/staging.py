@@ -24,6 +24,7 @@ from typing import Callable
 from wrn.errors import CheckpointError
 from wrn.faults import kill_point
 from wrn.fileio import atomic_write_json
+from wrn.platform.runtime import launch_id
 from wrn.platform.storage import Storage, StorageError, is_remote, storage_for
 
 log = logging.getLogger("wrn")
@@ -47,28 +48,6 @@ def default_scratch() -> Path:
     if cache.is_dir() and os.access(cache, os.W_OK | os.X_OK):
         return cache / "wrn"
     return Path(tempfile.gettempdir()) / "wrn"
-
-
-def launch_id() -> str:
-    """Shared by the processes of one launch on one node, different for the next launch.
-
-    WRN_LAUNCH_ID when a launcher sets it; else the parent process and its start time (msrun's workers, or the
-    processes a rank-table launcher starts, are siblings).
-    """
-    explicit = os.environ.get("WRN_LAUNCH_ID")
-    if explicit:
-        return explicit
-    parent = os.getppid()
-    return f"{parent}-{process_start_ticks(parent) or '0'}"
-
-
-def process_start_ticks(pid: int) -> str:
-    """When process `pid` started (clock ticks since boot): with the pid, it names one process even after the pid
-    is reused. Empty when there is no such process."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
 
 
 def scratch_slot(scratch: Path, kind: str, url: str) -> Path:

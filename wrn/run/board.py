@@ -16,9 +16,9 @@ from pathlib import Path
 
 from mindspore.train import Callback
 
+from wrn.output.rundir import RunDir
 from wrn.pbcompat import prefer_mindspore_protobuf
 from wrn.run.callbacks import StepLogger, loss_value
-from wrn.run.rundir import RunDir
 
 log = logging.getLogger("wrn")
 

@@ -22,8 +22,8 @@ from wrn.core.metrics import EvalCounts
 from wrn.core.step import TrainStep
 from wrn.errors import TrainingError
 from wrn.faults import kill_point
+from wrn.output.rundir import RunDir
 from wrn.run.curves import CurvesPlotter
-from wrn.run.rundir import RunDir
 from wrn.run.saver import CheckpointSaver
 
 log = logging.getLogger("wrn")

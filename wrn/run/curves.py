@@ -10,7 +10,7 @@ import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from wrn.run.rundir import RunDir
+from wrn.output.rundir import RunDir
 
 log = logging.getLogger("wrn")
 

@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 from wrn.config import Config
-from wrn.core.data import make_demo
+from wrn.cifar import make_demo
 from wrn.run.evaluate import evaluate_checkpoint
-from wrn.run.rundir import RunDir
+from wrn.output.rundir import RunDir
 from wrn.run.train import train
 
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
 from wrn import signals
+from wrn.builder.build import build_dataset, load_network, setup_runtime
+from wrn.cifar import find_layout
 from wrn.config import Config
-from wrn.core.data import find_layout
 from wrn.core.metrics import evaluate
-from wrn.errors import WrnError
-from wrn.fileio import atomic_write_json
+from wrn.fileio import atomic_write_json, check_writable
+from wrn.output.rundir import RunDir, open_run
 from wrn.platform.staging import StagingOptions, stage_in
-from wrn.run.build import build_dataset, load_network, setup_runtime
-from wrn.run.rundir import open_run
 
 
 def evaluate_checkpoint(cfg: Config, data_url: str, checkpoint: str, output: str | None = None) -> dict:
@@ -35,23 +33,11 @@ def evaluate_checkpoint(cfg: Config, data_url: str, checkpoint: str, output: str
     return result
 
 
-def check_writable(output: Path) -> None:
-    """Before the work, not after: --output must be a file path in a folder this user can write."""
-    if output.is_dir():
-        raise WrnError(f"--output {output} is a folder: give a file path, e.g. {output / 'eval.json'}")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=output.parent, prefix=".wrn-write-test-"):
-            pass
-    except OSError as exc:
-        raise WrnError(f"--output {output}: its folder {output.parent} is not writable ({exc.strerror})") from None
-
-
 def evaluate_into(cfg: Config, data_url: str, checkpoint: str, train_url: str) -> dict:
     """`evaluate_checkpoint`, with the result written to train_url/eval.json (uploaded when train_url is obs://)."""
     result = evaluate_checkpoint(cfg, data_url, checkpoint)
     topology = setup_runtime(cfg)  # already set up: returns the same topology
     with open_run(train_url, topology.rank, StagingOptions.from_env()) as run:
         if topology.is_main:
-            run.write_json(run.root / "eval.json", result)
-    return {**result, "eval_json": run.location("eval.json")}
+            run.write_json(run.eval_result, result)
+    return {**result, "eval_json": run.location(RunDir.EVAL)}

@@ -17,8 +17,8 @@ from mindspore.train import Callback
 
 from wrn.config import profile_range
 from wrn.errors import ConfigError
+from wrn.output.rundir import RunDir
 from wrn.run.callbacks import StepLogger
-from wrn.run.rundir import RunDir
 
 log = logging.getLogger("wrn")
 

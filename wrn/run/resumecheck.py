@@ -12,13 +12,12 @@ import yaml
 
 from wrn.config import Config, build_config
 from wrn.errors import CheckpointError, ConfigError
-from wrn.run import checkpoint as ckpt
-from wrn.run.rundir import RunDir
+from wrn.output import checkpoint as ckpt
+from wrn.output.rundir import RunDir
 
 FIXED_ON_RESUME = ("dataset", "label", "depth", "widen_factor", "num_classes", "dropout", "freeze_backbone", "mean",
                    "std", "crop_padding", "crop_padding_mode", "random_flip", "autoaugment", "cutout", "mixup",
                    "cutmix", "mix_probability", "batch_size", "accumulation_steps", "label_smoothing", "ema_decay")
-HISTORY = "config_history.jsonl"
 
 
 def trained_config(params: dict[str, Any], source: str) -> Config | None:
@@ -64,7 +63,7 @@ def describe_changes(changes: dict[str, tuple[Any, Any]]) -> str:
 def record_history(run: RunDir, cfg: Config, resumed_epoch: int, trained: Config | None) -> None:
     """config_history.jsonl: one {"from_epoch", "config"} line per config the run's kept epochs were trained with.
     Entries of epochs the checkpoint does not hold are dropped (their launch was killed before them)."""
-    path = run.root / HISTORY
+    path = run.history
     entries = []
     if path.exists():
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():

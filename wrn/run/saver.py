@@ -19,8 +19,8 @@ import mindspore.nn as nn
 
 from wrn.core.step import WeightEma
 from wrn.faults import kill_point
-from wrn.run import checkpoint as ckpt
-from wrn.run.rundir import RunDir
+from wrn.output import checkpoint as ckpt
+from wrn.output.rundir import RunDir
 
 
 class CheckpointSaver:

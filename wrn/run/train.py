@@ -7,34 +7,32 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Callable
 
 import mindspore as ms
 
 from wrn import signals
+from wrn.builder.build import Trainer, build_dataset, build_trainer, run_peak_lr, setup_runtime, sink_mode
+from wrn.cifar import Layout, find_eval_file, find_layout
 from wrn.config import Config
-from wrn.core.data import Layout, find_eval_file, find_layout
 from wrn.core.metrics import EvalCounts, evaluate
-from wrn.core.step import EMA_PREFIX
 from wrn.core.model import count_trainable_parameters
-from wrn.errors import CheckpointError, DataError, RunDirError
+from wrn.errors import DataError
+from wrn.output import checkpoint as ckpt
+from wrn.output import records as metrics_records
+from wrn.output.ckptconfig import embedded
+from wrn.output.logs import launch_line, launch_number, setup_logging
+from wrn.output.rundir import RunDir, open_run
 from wrn.platform import runtime
-from wrn.platform.staging import StagingOptions, stage_checkpoint, stage_in
-from wrn.platform.storage import RemoteUrl, is_remote, storage_for
-from wrn.run import checkpoint as ckpt
-from wrn.run import records as metrics_records
-from wrn.run.build import HEAD, Trainer, build_dataset, build_trainer, run_peak_lr, setup_runtime, sink_mode
+from wrn.platform.staging import StagingOptions, stage_in
+from wrn.platform.storage import is_remote, storage_for
 from wrn.run.callbacks import EpochEnd, EvalSchedule, StepLogger
-from wrn.run.ckptconfig import embedded
-from wrn.run.logs import launch_line, launch_number, setup_logging
-from wrn.run.resumecheck import HISTORY, changed_keys, check_epochs, describe_changes, record_history, trained_config
-from wrn.run.rundir import RunDir, open_run
+from wrn.run.resumecheck import describe_changes, record_history
 from wrn.run.saver import CheckpointSaver
+from wrn.run.startpoint import Resume, fetch_remote, resume_point, starting_state
 from wrn.run.watch import watchers
 
 log = logging.getLogger("wrn")
-
-# Recomputed from the config on resume (the position comes from global_step), so a longer run may resume.
-_NOT_RESTORED = ("learning_rate",)
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,21 @@ class Sources:
     eval_data_url: str | None = None
     resume: str = ""  # "auto", a checkpoint to continue, or "" for a new run
     pretrained: str | None = None  # fine-tuning: weights only, epoch 1, a fresh optimizer
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the setup hands the epochs and the end: the trainer, its data and where it starts."""
+
+    trainer: Trainer
+    train_data: Any  # the MindSpore training pipeline, whole optimizer steps per epoch
+    steps_per_epoch: int
+    evaluate_now: Callable[[Any], EvalCounts]
+    resume: Resume
+    state: ckpt.TrainState
+    records: list[dict]  # metrics.jsonl's kept records (rank 0; empty elsewhere)
+    images_per_step: int
+    sink: bool
 
 
 def train(cfg: Config, data_url: str | Path, train_url: str | Path, resume: str = "",
@@ -58,7 +71,7 @@ def train(cfg: Config, data_url: str | Path, train_url: str | Path, resume: str 
     options = StagingOptions.from_env(scratch)
     with open_run(str(train_url), topology.rank, options, claim=True) as run:
         if run.remote and resume == "auto":
-            _fetch_remote(run, run.log)  # a restarted job's log goes on where the last launch's stopped
+            fetch_remote(run, run.log)  # a restarted job's log goes on where the last launch's stopped
         launch = launch_number(run.log)
         setup_logging(run.log, topology.rank)
         log.info("%s", launch_line(launch, topology.describe()))
@@ -73,25 +86,48 @@ def train(cfg: Config, data_url: str | Path, train_url: str | Path, resume: str 
 
 def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topology, options: StagingOptions,
               started: float) -> dict:
-    data_url, eval_data_url, resume = sources.data_url, sources.eval_data_url, sources.resume
-    # setup: where to resume from, the data, the trainer
-    resume_from = _resume_source(resume, run, topology, options)
-    if resume == "auto" and resume_from is not None and run.remote and topology.is_main:
-        _fetch_remote(run, run.metrics)
-        _fetch_remote(run, run.root / HISTORY)
-    resume_params = ckpt.read(resume_from) if resume_from else None
-    into_new_run = resume not in ("", "auto") and not _same_location(resume, run.location("ckpt/last.ckpt"))
-    named = run.location("ckpt/last.ckpt") if resume == "auto" else resume  # as the user knows it
-    trained_cfg, changes = None, {}
-    if resume_params is not None:
-        # Before any data is read: a resume that would mislabel its epochs is refused at once.
-        check_epochs(cfg, ckpt.train_state(resume_params, named), named, into_new_run)
-        trained_cfg = trained_config(resume_params, named)
-        changes = changed_keys(trained_cfg, cfg, named) if trained_cfg is not None else {}
-    layout = find_layout(stage_in(data_url, topology.local_rank, options), cfg.dataset, cfg.label)
-    if eval_data_url:
-        layout = replace(layout, eval_file=find_eval_file(stage_in(eval_data_url, topology.local_rank, options,
-                                                                   kind="eval-data"), cfg.dataset))
+    """Set up, train the epochs left, finish: the run inside its claimed, logging run directory."""
+    prepared = _set_up(run, cfg, sources, topology, options)
+    _train_epochs(run, cfg, prepared, topology)
+    return _finish(run, cfg, prepared, topology, started)
+
+
+def _set_up(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topology,
+            options: StagingOptions) -> Prepared:
+    """Where to resume from (checked first), the data, the trainer and its starting state, the config recorded."""
+    resume = resume_point(run, cfg, sources.resume, topology, options)
+    layout = find_layout(stage_in(sources.data_url, topology.local_rank, options), cfg.dataset, cfg.label)
+    if sources.eval_data_url:
+        layout = replace(layout, eval_file=find_eval_file(stage_in(sources.eval_data_url, topology.local_rank,
+                                                                   options, kind="eval-data"), cfg.dataset))
+    train_data, steps_per_epoch = _train_data(cfg, layout, topology)
+    evaluate_now = _evaluator(cfg, layout, topology)
+    trainer = build_trainer(cfg, steps_per_epoch, topology)
+    state = starting_state(trainer, resume, steps_per_epoch, sources.pretrained, topology, options)
+    # Nothing newer than the checkpoint survives: records of epochs it does not hold (a kill between a metrics line
+    # and its checkpoint, or a run that died before its first checkpoint) are dropped, and so is damage.
+    records = metrics_records.kept_until(run, state.epoch) if topology.is_main else []
+    if resume.changes:
+        log.warning("resuming %s with changed keys: %s (%s holds the new values, %s both)", resume.named,
+                    describe_changes(resume.changes), RunDir.CONFIG, RunDir.CONFIG_HISTORY)
+    if topology.is_main:
+        # Uploaded before any training: an unwritable train_url fails now, not after the first epoch.
+        run.write_text(run.config, cfg.to_yaml(), upload_now=True)
+        record_history(run, cfg, state.epoch, resume.trained_cfg)
+    images_per_step = cfg.batch_size * cfg.accumulation_steps * topology.world_size
+    sink = sink_mode(cfg, topology.device_target)
+    log.info("WRN-%d-%d (%s parameters) on %s, MindSpore %s, %d process(es); batch %d per device%s, %d global; "
+             "lr rule %s: peak lr %g; %d optimizer steps/epoch; epochs %d..%d", cfg.depth, cfg.widen_factor,
+             f"{count_trainable_parameters(trainer.net):,}", topology.device_target, ms.__version__,
+             topology.world_size, cfg.batch_size,
+             f" x {cfg.accumulation_steps} accumulated" if cfg.accumulation_steps > 1 else "", images_per_step,
+             cfg.lr_scaling, run_peak_lr(cfg, topology.world_size), steps_per_epoch, state.epoch + 1, cfg.epochs)
+    _log_step_options(cfg, sink, topology.device_target)
+    return Prepared(trainer, train_data, steps_per_epoch, evaluate_now, resume, state, records, images_per_step, sink)
+
+
+def _train_data(cfg: Config, layout: Layout, topology: runtime.Topology) -> tuple[Any, int]:
+    """This rank's training pipeline, cut to whole optimizer steps, and the optimizer steps of an epoch."""
     train_data = build_dataset(cfg, layout, train=True, rank=topology.rank, world_size=topology.world_size)
     micro_batches = train_data.get_dataset_size()
     steps_per_epoch = micro_batches // cfg.accumulation_steps  # optimizer steps
@@ -104,65 +140,41 @@ def _train_in(run: RunDir, cfg: Config, sources: Sources, topology: runtime.Topo
         raise DataError(f"{layout.root}: too few training images for one batch of {cfg.batch_size} per device "
                         f"(x {cfg.accumulation_steps} accumulation steps x {topology.world_size} devices); lower "
                         "batch_size or accumulation_steps")
-    evaluate_now = _evaluator(cfg, layout, topology)
-    trainer = build_trainer(cfg, steps_per_epoch, topology)
-    state = ckpt.TrainState(epoch=0, global_step=0, steps_per_epoch=steps_per_epoch)
-    if resume_params is not None:
-        state = _restore(trainer, resume_params, resume_from, steps_per_epoch)
-        if into_new_run:
-            # Another run's checkpoint (a periodic one, say): this run's best is its own, among the epochs it trains.
-            state = replace(state, best_top1=-1.0, best_epoch=0)
-        if sources.pretrained:
-            log.info("resuming from %s: --pretrained %s is not applied again", resume_from, sources.pretrained)
-    elif sources.pretrained:
-        _start_from(trainer.net, sources.pretrained, topology, options)
-        if trainer.ema is not None:
-            trainer.ema.restart_from_weights()
-    # Nothing newer than the checkpoint survives: records of epochs it does not hold (a kill between a metrics line
-    # and its checkpoint, or a run that died before its first checkpoint) are dropped, and so is damage.
-    records = metrics_records.kept_until(run, state.epoch) if topology.is_main else []
-    if changes:
-        log.warning("resuming %s with changed keys: %s (config.yaml holds the new values, %s both)", named,
-                    describe_changes(changes), HISTORY)
-    if topology.is_main:
-        # Uploaded before any training: an unwritable train_url fails now, not after the first epoch.
-        run.write_text(run.config, cfg.to_yaml(), upload_now=True)
-        record_history(run, cfg, state.epoch, trained_cfg)
-    images_per_step = cfg.batch_size * cfg.accumulation_steps * topology.world_size
-    sink = sink_mode(cfg, topology.device_target)
-    log.info("WRN-%d-%d (%s parameters) on %s, MindSpore %s, %d process(es); batch %d per device%s, %d global; "
-             "lr rule %s: peak lr %g; %d optimizer steps/epoch; epochs %d..%d", cfg.depth, cfg.widen_factor,
-             f"{count_trainable_parameters(trainer.net):,}", topology.device_target, ms.__version__,
-             topology.world_size, cfg.batch_size,
-             f" x {cfg.accumulation_steps} accumulated" if cfg.accumulation_steps > 1 else "", images_per_step,
-             cfg.lr_scaling, run_peak_lr(cfg, topology.world_size), steps_per_epoch, state.epoch + 1, cfg.epochs)
-    _log_step_options(cfg, sink, topology.device_target)
+    return train_data, steps_per_epoch
 
-    # the epochs
+
+def _train_epochs(run: RunDir, cfg: Config, prepared: Prepared, topology: runtime.Topology) -> None:
+    """The epochs left, with the step log, the checkpoints (rank 0), evaluation and the watchers; a signal from here
+    on stops the run cleanly at the next step."""
     signals.graceful_from_here()
-    steps = StepLogger(trainer.step, trainer.lrs, steps_per_epoch, cfg.epochs, images_per_step, cfg.log_interval,
-                       state.global_step)
+    trainer, state, steps_per_epoch = prepared.trainer, prepared.state, prepared.steps_per_epoch
+    steps = StepLogger(trainer.step, trainer.lrs, steps_per_epoch, cfg.epochs, prepared.images_per_step,
+                       cfg.log_interval, state.global_step)
     saver = CheckpointSaver(run, trainer.net, trainer.step, steps_per_epoch, cfg.keep_checkpoint_max,
                             state.best_top1, state.best_epoch, cfg.checkpoint_interval, cfg.epochs, trainer.ema,
                             config_text=embedded(cfg)) \
         if topology.is_main else None
-    if saver is not None and resume_params is not None:
+    if saver is not None and prepared.resume.params is not None:
         saver.resumed(state)
-    epoch_end = EpochEnd(run, steps, lambda: evaluate_now(trainer.net),
-                         EvalSchedule(cfg.eval_start_epoch, cfg.eval_interval, cfg.epochs), saver, records)
-    callbacks = [steps, epoch_end, *watchers(cfg, run, topology.is_main, steps, records, state, sink)]
+    epoch_end = EpochEnd(run, steps, lambda: prepared.evaluate_now(trainer.net),
+                         EvalSchedule(cfg.eval_start_epoch, cfg.eval_interval, cfg.epochs), saver, prepared.records)
+    callbacks = [steps, epoch_end, *watchers(cfg, run, topology.is_main, steps, prepared.records, state,
+                                             prepared.sink)]
     if state.epoch < cfg.epochs:
         # One sink is one epoch: epochs, the LR position, checkpoints and resume stay where they are without sink.
-        trainer.model.train(cfg.epochs, train_data, callbacks=callbacks, dataset_sink_mode=sink,
-                            sink_size=steps_per_epoch * cfg.accumulation_steps if sink else -1,
+        trainer.model.train(cfg.epochs, prepared.train_data, callbacks=callbacks, dataset_sink_mode=prepared.sink,
+                            sink_size=steps_per_epoch * cfg.accumulation_steps if prepared.sink else -1,
                             initial_epoch=state.epoch)
     else:
-        log.info("checkpoint %s already finished all %d epochs: nothing to train", resume_from, cfg.epochs)
+        log.info("checkpoint %s already finished all %d epochs: nothing to train", prepared.resume.source,
+                 cfg.epochs)
 
-    # the end
+
+def _finish(run: RunDir, cfg: Config, prepared: Prepared, topology: runtime.Topology, started: float) -> dict:
+    """The weights' checksum in the log and the run's summary, written by rank 0 and returned."""
     log.info("trainable weights checksum %s (identical on every rank in data-parallel training)",
-             weights_checksum(trainer.net))
-    summary = _summary(cfg, run, state, records, topology, time.perf_counter() - started)
+             weights_checksum(prepared.trainer.net))
+    summary = _summary(cfg, run, prepared.state, prepared.records, topology, time.perf_counter() - started)
     if topology.is_main:
         run.write_json(run.summary, summary)
     log.info("done: best top1 %.4f at epoch %d; run directory %s", summary["best_top1"], summary["best_epoch"], run)
@@ -191,65 +203,6 @@ def weights_checksum(net) -> str:
     return digest.hexdigest()[:16]
 
 
-def _resume_source(resume: str, run: RunDir, topology: runtime.Topology, options: StagingOptions) -> Path | None:
-    """The local checkpoint file to resume from (staged from OBS when needed), or None for a fresh run."""
-    last = run.location("ckpt/last.ckpt")
-    last_exists = storage_for(last).exists(last)
-    if resume == "auto":
-        if not last_exists:
-            return None
-        source = last
-    elif resume:
-        if last_exists and not _same_location(resume, last):
-            raise RunDirError(f"train_url {run} already holds another run (ckpt/last.ckpt): resuming {resume} there "
-                              "would replace its records and its best checkpoint; choose an empty train_url, or "
-                              "--resume=auto to continue the run that is there")
-        source = resume
-    elif last_exists:
-        raise RunDirError(f"train_url {run} already holds a run (ckpt/last.ckpt); pass --resume=auto to continue "
-                          "it, or choose another train_url")
-    else:
-        return None
-    return stage_checkpoint(source, topology.local_rank, options, kind="resume")
-
-
-def _same_location(a: str, b: str) -> bool:
-    if is_remote(a) != is_remote(b):
-        return False
-    if is_remote(a):
-        return str(RemoteUrl.parse(a)) == str(RemoteUrl.parse(b))  # s3:// is obs://, trailing slashes don't count
-    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
-
-
-def _fetch_remote(run: RunDir, path: Path) -> None:
-    """A restarted job's scratch folder is new: bring one of the run's files back from train_url."""
-    relative = path.relative_to(run.root).as_posix()
-    storage = storage_for(run.remote)
-    if storage.exists(run.location(relative)):
-        storage.download_file(run.location(relative), path)
-
-
-def _restore(trainer: Trainer, params: dict, source: Path, steps_per_epoch: int) -> ckpt.TrainState:
-    state = ckpt.train_state(params, source)
-    if state.steps_per_epoch != steps_per_epoch:
-        raise CheckpointError(f"checkpoint {source} was written with {state.steps_per_epoch} steps per epoch, this run "
-                              f"has {steps_per_epoch}: batch size, accumulation steps, data or device count changed; "
-                              "resume would shift the learning-rate schedule")
-    skip = list(_NOT_RESTORED)
-    if not trainer.step.dynamic_scale:
-        skip.append("scale_sense")  # a fixed scale is the config's
-    start_ema = trainer.ema is not None and not ckpt.has_ema(params)
-    if start_ema:
-        skip += [p.name for p in trainer.step.get_parameters() if p.name.startswith(EMA_PREFIX)]
-    ckpt.load_into(trainer.step, params, source, skip=tuple(skip))
-    if start_ema:
-        trainer.ema.restart_from_weights()
-        log.info("%s holds no weight average: the EMA starts from its weights now", source)
-    log.info("resumed from %s: epoch %d done, global step %d, best top1 %.4f", source, state.epoch,
-             state.global_step, state.best_top1)
-    return state
-
-
 def _log_step_options(cfg: Config, sink: bool, device_target: str) -> None:
     if cfg.clip_grad_norm:
         log.info("gradients clipped to a global norm of %g", cfg.clip_grad_norm)
@@ -259,17 +212,6 @@ def _log_step_options(cfg: Config, sink: bool, device_target: str) -> None:
         log.info("dataset_sink_mode true: MindSpore has no dataset sink on CPU and feeds each step from the host")
     elif sink:
         log.info("dataset sink mode: one sink per epoch, so step lines come at the end of each epoch")
-
-
-def _start_from(net, pretrained: str, topology: runtime.Topology, options: StagingOptions) -> None:
-    params = ckpt.evaluation_weights(ckpt.read(stage_checkpoint(pretrained, topology.local_rank, options)))
-    skipped = ckpt.load_pretrained(net, params, pretrained, head=HEAD)
-    ckpt.check_finite(net, pretrained)
-    if skipped:
-        log.info("fine-tuning from %s: its classifier (%s) does not fit this run's %d classes and starts from its "
-                 "initialisation", pretrained, ", ".join(skipped), net.fc.weight.shape[0])
-    else:
-        log.info("fine-tuning from %s: every weight loaded; epoch 1 with a fresh optimizer", pretrained)
 
 
 def _summary(cfg: Config, run: RunDir, resumed: ckpt.TrainState, records: list[dict], topology: runtime.Topology,
@@ -288,6 +230,7 @@ def _summary(cfg: Config, run: RunDir, resumed: ckpt.TrainState, records: list[d
         "best_top1": best_top1, "best_epoch": best_epoch,
         "final_top1": evaluated[-1]["top1"] if evaluated else None,
         "eval_images": evaluated[-1]["eval_images"] if evaluated else None,
-        "seconds": round(seconds, 1), "run_dir": str(run), "best_checkpoint": run.location("ckpt/best.ckpt") if best_epoch else None,
+        "seconds": round(seconds, 1), "run_dir": str(run),
+        "best_checkpoint": run.location(RunDir.BEST_CKPT) if best_epoch else None,
         "device": topology.device_target, "world_size": topology.world_size, "mindspore": ms.__version__,
     }

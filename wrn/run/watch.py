@@ -8,11 +8,11 @@ import logging
 from mindspore.train import Callback
 
 from wrn.config import Config
-from wrn.run import checkpoint as ckpt
+from wrn.output import checkpoint as ckpt
+from wrn.output.rundir import RunDir
 from wrn.run.board import TensorBoardLogger, open_events
 from wrn.run.callbacks import StepLogger
 from wrn.run.profiling import StepProfiler, check_profile_steps
-from wrn.run.rundir import RunDir
 
 log = logging.getLogger("wrn")
 

@@ -10,8 +10,8 @@ import yaml
 
 from wrn.config import Config, build_config, load_config
 from wrn.errors import CheckpointError, ConfigError
+from wrn.output import checkpoint as ckpt
 from wrn.platform.staging import StagingOptions, stage_checkpoint
-from wrn.run import checkpoint as ckpt
 
 # The ModelZoo WideResNet's default, for commands given neither --config nor a checkpoint that names its own.
 DEFAULT_RECIPE = "wrn40_10"

@@ -7,7 +7,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from wrn.run.rundir import RunDir
+from wrn.output.rundir import RunDir
 
 log = logging.getLogger("wrn")
 

@@ -11,6 +11,7 @@ import errno
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from contextlib import contextmanager
@@ -21,8 +22,9 @@ from typing import Any, Callable, Iterator
 from wrn import signals
 from wrn.errors import RunDirError
 from wrn.fileio import append_line, atomic_path
-from wrn.platform.staging import UPLOAD_SUFFIX, RunUploader, StagingOptions, launch_id, scratch_slot
-from wrn.run.claim import RunClaim
+from wrn.output.claim import RunClaim
+from wrn.platform.runtime import launch_id
+from wrn.platform.staging import UPLOAD_SUFFIX, RunUploader, StagingOptions, scratch_slot
 from wrn.platform.storage import StorageError, is_remote, storage_for
 
 log = logging.getLogger("wrn")
@@ -53,20 +55,47 @@ class RunDir:
             raise RunDirError(f"train_url {root} is not a writable folder: {exc.strerror or exc}") from None
         return cls(root.resolve(), rank, remote)
 
-    config = property(lambda self: self.root / "config.yaml")
-    metrics = property(lambda self: self.root / "metrics.jsonl")
-    log = property(lambda self: self.root / "train.log" if self.rank == 0
-                   else self.root / "logs" / f"rank_{self.rank}" / "train.log")
-    last_ckpt = property(lambda self: self.root / "ckpt" / "last.ckpt")
-    best_ckpt = property(lambda self: self.root / "ckpt" / "best.ckpt")
-    curves = property(lambda self: self.root / "curves.png")
-    summary = property(lambda self: self.root / "summary.json")
+    # The run's files, relative to its root: named here only; code uses these names or the properties below.
+    CONFIG = "config.yaml"
+    CONFIG_HISTORY = "config_history.jsonl"
+    METRICS = "metrics.jsonl"
+    LOG = "train.log"
+    CKPT = "ckpt"
+    LAST_CKPT = f"{CKPT}/last.ckpt"
+    BEST_CKPT = f"{CKPT}/best.ckpt"
+    CURVES = "curves.png"
+    SUMMARY = "summary.json"
+    EVAL = "eval.json"
+
+    config = property(lambda self: self.root / self.CONFIG)
+    history = property(lambda self: self.root / self.CONFIG_HISTORY)
+    metrics = property(lambda self: self.root / self.METRICS)
+    log = property(lambda self: self.root / self.LOG if self.rank == 0
+                   else self.root / "logs" / f"rank_{self.rank}" / self.LOG)
+    last_ckpt = property(lambda self: self.root / self.LAST_CKPT)
+    best_ckpt = property(lambda self: self.root / self.BEST_CKPT)
+    curves = property(lambda self: self.root / self.CURVES)
+    summary = property(lambda self: self.root / self.SUMMARY)
+    eval_result = property(lambda self: self.root / self.EVAL)
 
     def epoch_ckpt(self, epoch: int) -> Path:
-        return self.root / "ckpt" / f"epoch_{epoch:04d}.ckpt"
+        return self.root / self.CKPT / f"epoch_{epoch:04d}.ckpt"
 
     def periodic_ckpts(self) -> list[Path]:
-        return sorted((self.root / "ckpt").glob("epoch_[0-9][0-9][0-9][0-9].ckpt"))
+        return sorted((self.root / self.CKPT).glob("epoch_[0-9][0-9][0-9][0-9].ckpt"))
+
+    @classmethod
+    def checkpoint_role(cls, location: str) -> tuple[str, str, int] | None:
+        """(run folder, "last", "best" or "epoch", its epoch or 0) of a checkpoint location (local or obs://) that
+        lies in a run folder's checkpoints; None for any other location."""
+        parts = location.replace("\\", "/").rstrip("/").rsplit("/", 2)
+        if len(parts) != 3 or parts[1] != cls.CKPT:
+            return None
+        periodic = re.fullmatch(r"epoch_(\d+)\.ckpt", parts[2])
+        if periodic:
+            return parts[0], "epoch", int(periodic.group(1))
+        role = {cls.LAST_CKPT: "last", cls.BEST_CKPT: "best"}.get(f"{cls.CKPT}/{parts[2]}")
+        return (parts[0], role, 0) if role else None
 
     # ---- writing --------------------------------------------------------------------------------------------------
 
@@ -113,7 +142,7 @@ class RunDir:
 
     def clear_stale_temp_files(self) -> None:
         """Temp files of writes that a killed run never finished (only the claim holder calls this)."""
-        for folder in (self.root, self.root / "ckpt"):
+        for folder in (self.root, self.root / self.CKPT):
             for temp in folder.glob(".*.tmp*"):
                 if temp.is_file():
                     log.info("removing %s, left by an interrupted write", temp.name)
@@ -161,7 +190,7 @@ def open_run(train_url: str, rank: int, options: StagingOptions, claim: bool = F
     """The run directory for `train_url`: the folder itself when local; when remote, a node-local folder (one per
     launch, so leftovers of an earlier launch are never uploaded) mirrored to train_url while the run goes on.
     Rank 0 uploads the shared files, every other rank only its own logs/rank_N/. With `claim`, rank 0 holds the run
-    directory's claim (`wrn.run.claim`) while the block runs, and clears temp files that killed runs left."""
+    directory's claim (`wrn.output.claim`) while the block runs, and clears temp files that killed runs left."""
     remote = is_remote(train_url)
     if remote:
         folder = scratch_slot(options.scratch, "runs", train_url)
@@ -216,7 +245,7 @@ UPLOADED_MARKER = ".wrn-uploaded"
 
 
 # What a start writes before its work: a folder holding nothing else has no result to lose.
-_START_FILES = frozenset({"train.log", "config.yaml", "config_history.jsonl"})
+_START_FILES = frozenset({RunDir.LOG, RunDir.CONFIG, RunDir.CONFIG_HISTORY})
 
 
 def _remove_if_unused(folder: Path) -> None:

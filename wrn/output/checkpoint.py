@@ -13,6 +13,7 @@ import mindspore.nn as nn
 from wrn.core.step import EMA_PREFIX, is_transient
 from wrn.errors import CheckpointError
 from wrn.fileio import atomic_path
+from wrn.output.rundir import RunDir
 
 # TrainState fields, stored in append_dict under a prefix (the optimizer has its own `global_step` parameter).
 _FIELDS = ("epoch", "global_step", "steps_per_epoch", "best_top1", "best_epoch")
@@ -87,8 +88,8 @@ def train_state(params: dict[str, Any], path: Path | str) -> TrainState:
     missing = [k for k in (*_META_KEYS, "global_step") if k not in params]
     if missing:
         raise CheckpointError(f"checkpoint {path} holds weights only (no {', '.join(missing)}): --resume needs "
-                              "ckpt/last.ckpt or a periodic ckpt/epoch_NNNN.ckpt; to start a new run from these "
-                              "weights use --pretrained")
+                              f"{RunDir.LAST_CKPT} or a periodic {RunDir.CKPT}/epoch_NNNN.ckpt; to start a new run "
+                              "from these weights use --pretrained")
     values = {f: params[_PREFIX + f].asnumpy().item() for f in _FIELDS}
     return TrainState(epoch=int(values["epoch"]), global_step=int(values["global_step"]),
                       steps_per_epoch=int(values["steps_per_epoch"]), best_top1=float(values["best_top1"]),

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from wrn.errors import RunDirError
-from wrn.platform.staging import launch_id, process_start_ticks
+from wrn.platform.runtime import launch_id, process_start_ticks
 from wrn.platform.storage import Storage, StorageError
 from wrn.platform.storage.local import LocalStorage
 from wrn.values import env_number

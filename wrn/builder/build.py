@@ -15,17 +15,18 @@ import mindspore.nn as nn
 import numpy as np
 from mindspore.train import Model
 
+from wrn.cifar import Layout
 from wrn.config import Config
-from wrn.core.data import Augmentation, Layout, create_dataset
+from wrn.core.data import Augmentation, create_dataset
 from wrn.core.loss import create_loss
 from wrn.core.model import WideResNet, create_model
 from wrn.core.optim import create_optimizer
 from wrn.core.schedule import learning_rates, peak_lr
 from wrn.core.step import LossOf, TrainStep, WeightEma
 from wrn.errors import ConfigError
+from wrn.output import checkpoint as ckpt
 from wrn.platform import runtime
 from wrn.platform.staging import StagingOptions, stage_checkpoint
-from wrn.run import checkpoint as ckpt
 
 
 # The classifier's parameter prefix: what fine-tuning may re-initialise and what freeze_backbone leaves trainable.
