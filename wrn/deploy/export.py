@@ -122,19 +122,13 @@ def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, trai
         # ONNX Runtime reports the input's name; MindSpore names a MINDIR/AIR input after construct's parameter.
         difference, input_name = checks[0]
         input_name = input_name or next(iter(inspect.signature(exported.construct).parameters))
-        record = {
-            "config": cfg.name, "depth": cfg.depth, "widen_factor": cfg.widen_factor, "num_classes": cfg.num_classes,
-            "dataset": cfg.dataset, "label": cfg.label,
-            "checkpoint": str(checkpoint), "file": final.name, "file_format": fmt,
-            **input_spec(input_kind, batch_size),
-            "normalisation": normalisation_record(input_kind, cfg.mean, cfg.std),
-            "mindspore": ms.__version__, "sha256": sha256_of(final),
-            "max_abs_difference_vs_checkpoint": difference,
-            "input_name": input_name,  # atc --input_shape NAME:B,C,H,W (cpp_infer/convert_om.sh)
-        }
-        if fmt == "MINDIR":
-            record["runtime_note"] = RUNTIME_NOTE.format(version=ms.__version__)
-        sidecar = Sidecar.from_dict(record, f"sidecar of {final.name}", ExportError)
+        sidecar = Sidecar(
+            config=cfg.name, depth=cfg.depth, widen_factor=cfg.widen_factor, num_classes=cfg.num_classes,
+            dataset=cfg.dataset, label=cfg.label, checkpoint=str(checkpoint), file=final.name, file_format=fmt,
+            **input_spec(input_kind, batch_size), normalisation=normalisation_record(input_kind, cfg.mean, cfg.std),
+            mindspore=ms.__version__, sha256=sha256_of(final), max_abs_difference_vs_checkpoint=difference,
+            input_name=input_name,  # atc --input_shape NAME:B,C,H,W (cpp_infer/convert_om.sh)
+            runtime_note=RUNTIME_NOTE.format(version=ms.__version__) if fmt == "MINDIR" else None)
         if input_kind != RAW:
             from wrn.deploy.aipp import AippError, aipp_config
 
