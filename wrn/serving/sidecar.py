@@ -1,16 +1,14 @@
 """The export sidecar: `<model>.json` beside an exported model (.mindir, .onnx, .air), written by `wrn.deploy.export`
-(and `quantize`, `cpp_infer/convert_onnx.py`). It says what the model is (recipe, depth, width, classes, data set),
-what it takes (input shape, type, layout, name) and how its input is normalised.
+(and `quantize`, `cpp_infer/convert_onnx.py`): what the model is (recipe, depth, width, classes, data set), what it
+takes (input shape, type, layout, name) and how its input is normalised.
 
 `Sidecar` is the one reader and writer of that file: export, the runners, preprocess/eval, the AIPP config, the
-model package, the C++ scripts (`python -m wrn.cli sidecar`) and a model service all go through it. It lives here,
-in `wrn.serving`, because a model package carries this folder (as wrn_serving/) and its service reads the sidecar
-too: so no import of `wrn` and Python 3.7 syntax.
-
-A damaged sidecar is one line naming the file, the field and what was expected. Sidecars of earlier versions stay
-readable: the fields added since (dataset, label, input_kind, input_name, normalisation.in_graph) have the values
-those versions implied (CIFAR-10 fine labels, a float input normalised by the caller). Keys this version does not
-know are kept as they are (`extra`), so a newer export's sidecar still opens here.
+model package, the C++ scripts (`python -m wrn.cli sidecar`) and a model service. It lives in `wrn.serving` because
+a model package carries this folder (as wrn_serving/) and its service reads the sidecar: no import of `wrn`, and
+Python 3.7. A damaged sidecar is one line naming the file, the field and what was expected. Sidecars of earlier
+versions stay readable: the fields added since (dataset, label, input_kind, input_name, normalisation.in_graph)
+have the values those versions implied (CIFAR-10 fine labels, a float input normalised by the caller). Keys this
+version does not know are kept as they are (`extra`), so a newer export's sidecar still opens here.
 """
 
 from __future__ import annotations
@@ -39,30 +37,16 @@ def path_of(model: Path) -> Path:
 
 
 class _Problem(ValueError):
-    """One field's problem: the field's name and what was expected (the file is added by `Sidecar.from_dict`)."""
-
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(message)
-        self.name = name
+    """One field's problem, naming the field and what was expected (`Sidecar.from_dict` adds the file)."""
 
 
 def _missing(name: str, expected: str) -> _Problem:
-    return _Problem(name, "%s is missing: expected %s" % (name, expected))
+    return _Problem("%s is missing: expected %s" % (name, expected))
 
 
-def _wrong(name: str, value: Any, expected: str) -> _Problem:
-    return _Problem(name, "%s %s: expected %s" % (name, json.dumps(value)[:80], expected))
-
-
-def _text(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise _wrong(name, value, "a non-empty string")
-    return value
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _wrong(name, value, "a positive integer")
+def _checked(name: str, value: Any, ok: bool, expected: str) -> Any:
+    if not ok:
+        raise _Problem("%s %s: expected %s" % (name, json.dumps(value)[:80], expected))
     return value
 
 
@@ -70,52 +54,47 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _text(name: str, value: Any) -> str:
+    return _checked(name, value, isinstance(value, str) and value != "", "a non-empty string")
+
+
+def _positive_int(name: str, value: Any) -> int:
+    return _checked(name, value, _number(value) and isinstance(value, int) and value >= 1, "a positive integer")
+
+
 def _choice(choices: Tuple[str, ...]) -> Callable[[str, Any], str]:
-    def check(name: str, value: Any) -> str:
-        if value not in choices:
-            raise _wrong(name, value, "one of " + ", ".join(choices))
-        return value
-    return check
+    return lambda name, value: _checked(name, value, value in choices, "one of " + ", ".join(choices))
 
 
 def _sha256(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
-        raise _wrong(name, value, "the model file's SHA-256 (64 lowercase hex digits)")
-    return value
+    return _checked(name, value, isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None,
+                    "the model file's SHA-256 (64 lowercase hex digits)")
 
 
 def _shape(name: str, value: Any) -> Tuple[int, ...]:
-    if not isinstance(value, list) or len(value) != 4 or \
-            not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in value):
-        raise _wrong(name, value, "4 positive integers (batch first)")
-    return tuple(value)
+    ok = isinstance(value, list) and len(value) == 4 and all(_number(d) and isinstance(d, int) and d > 0
+                                                            for d in value)
+    return tuple(_checked(name, value, ok, "4 positive integers (batch first)"))
 
 
 def _difference(name: str, value: Any) -> Optional[float]:
-    if value is None:  # an AIR export: nothing here runs it to compare
-        return None
-    if not _number(value) or value < 0:
-        raise _wrong(name, value, "a number >= 0, or null")
-    return float(value)
+    # null for an AIR export: nothing here runs it to compare
+    ok = value is None or _number(value) and value >= 0
+    return None if _checked(name, value, ok, "a number >= 0, or null") is None else float(value)
 
 
 def _triple(name: str, value: Any, positive: bool) -> Tuple[float, ...]:
-    if not isinstance(value, list) or len(value) != 3 or not all(_number(v) and (v > 0 or not positive)
-                                                                 for v in value):
-        raise _wrong(name, value, "3 %snumbers (one per RGB channel)" % ("positive " if positive else ""))
-    return tuple(float(v) for v in value)
+    ok = isinstance(value, list) and len(value) == 3 and all(_number(v) and (v > 0 or not positive) for v in value)
+    expected = "3 %snumbers (one per RGB channel)" % ("positive " if positive else "")
+    return tuple(float(v) for v in _checked(name, value, ok, expected))
 
 
 def _object(name: str, value: Any) -> Dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _wrong(name, value, "a JSON object")
-    return value
+    return _checked(name, value, isinstance(value, dict), "a JSON object")
 
 
 def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _wrong(name, value, "true or false")
-    return value
+    return _checked(name, value, isinstance(value, bool), "true or false")
 
 
 @dataclass(frozen=True)
@@ -203,16 +182,15 @@ class Sidecar:
     def __post_init__(self) -> None:
         layout, kind = INPUTS[self.input_dtype]
         if self.input_layout != layout:
-            raise _Problem("input_layout", "input_dtype %r with input_layout %r: expected float32 NCHW (normalised "
-                                           "input) or uint8 NHWC (a raw model)" % (self.input_dtype,
-                                                                                   self.input_layout))
+            raise _Problem("input_dtype %r with input_layout %r: expected float32 NCHW (normalised input) or uint8 "
+                           "NHWC (a raw model)" % (self.input_dtype, self.input_layout))
         if not self.input_kind:
             object.__setattr__(self, "input_kind", kind)
         elif self.input_kind != kind:
-            raise _Problem("input_kind", "input_kind %r with input_dtype %r: expected %r"
+            raise _Problem("input_kind %r with input_dtype %r: expected %r"
                            % (self.input_kind, self.input_dtype, kind))
         if self.normalisation.in_graph != (kind == "raw"):
-            raise _Problem("normalisation.in_graph", "normalisation.in_graph %s with input_dtype %r: expected %s "
+            raise _Problem("normalisation.in_graph %s with input_dtype %r: expected %s "
                            "(only a raw model normalises in its graph)"
                            % (json.dumps(self.normalisation.in_graph), self.input_dtype, json.dumps(kind == "raw")))
 
