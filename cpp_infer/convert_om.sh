@@ -42,11 +42,11 @@ output="${2:-$stem}"
 sidecar="$model.json"
 [ -f "$sidecar" ] || { echo "error: sidecar $sidecar does not exist: convert an export of local/export.py, whose" \
     "sidecar gives the input's name, shape and normalisation" >&2; exit 2; }
-read -r input_dtype input_name input_shape < <("$python" -c '
-import json, sys
-s = json.load(open(sys.argv[1]))
-print(s.get("input_dtype", "float32"), s.get("input_name", "x"), ",".join(str(d) for d in s["input_shape"]))
-' "$sidecar")
+# The package reads the sidecar (a damaged one is one error line and stops here).
+fields="$(PYTHONPATH="$here/..${PYTHONPATH:+:$PYTHONPATH}" "$python" -m wrn.cli sidecar "$sidecar" input_dtype \
+    input_name input_shape)"
+{ read -r input_dtype; read -r input_name; read -r input_shape; } <<< "$fields"
+input_name="${input_name:-x}"  # sidecars before input_name: MindSpore's name for the exported cell's input
 if [ "$input_dtype" != "float32" ]; then
     echo "error: $model takes $input_dtype pixels and normalises them in its graph (export --input raw); ATC takes" \
          "FP32/FP16 inputs and UINT8 only through AIPP: convert the float export (export without --input raw)," \

@@ -24,8 +24,10 @@ batch=1
 classes=10
 normalise=(--config wrn40_10 --input "${INPUT_KIND:-normalised}")
 if [ -f "$sidecar" ]; then
-    batch="$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["input_shape"][0])' "$sidecar")"
-    classes="$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["num_classes"])' "$sidecar")"
+    # The package reads the sidecar (a damaged one is one error line and stops here).
+    fields="$(PYTHONPATH="$here/..${PYTHONPATH:+:$PYTHONPATH}" "$python" -m wrn.cli sidecar "$sidecar" batch_size \
+        num_classes)"
+    { read -r batch; read -r classes; } <<< "$fields"
     normalise=(--sidecar "$sidecar")  # the export's own data: mean/std, dataset and label, whatever config it used
 fi
 work="$PWD/preprocess_Result"

@@ -9,10 +9,7 @@ fi
 table="$(abs "$1")"
 [ -f "$table" ] || { echo "error: rank table file $1 does not exist" >&2; exit 1; }
 # This server's cards: the devices the rank table lists for it (all of them on one server).
-devices="$("$PYTHON" -c 'import json, sys
-table = json.load(open(sys.argv[1]))
-servers = table.get("server_list") or [i for g in table.get("group_list", []) for i in g.get("instance_list", [])]
-print(max(len(s.get("device") or s.get("devices") or []) for s in servers))' "$table")"
+devices="$(PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m wrn.cli ranktable devices "$table")"
 extra="$(eval_args "${5:-False}" "${6:-}")"
 run="$(run_dir "$4")"
 # shellcheck disable=SC2086

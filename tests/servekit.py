@@ -50,14 +50,15 @@ def eval_set(data: Path) -> tuple[np.ndarray, np.ndarray]:
 def eval_classes(model_file: Path, data: Path) -> list[int]:
     """The class local/eval.py --model counts for each eval image: arg-max of the exported model's logits on the
     images as its sidecar says it takes them (wrn.deploy.infer's own inputs and runner)."""
-    from wrn.deploy.infer import data_of, input_kind_of, model_inputs
-    from wrn.deploy.runners import open_model, sidecar_of
+    from wrn.deploy.infer import model_inputs
+    from wrn.deploy.runners import open_model
+    from wrn.serving.sidecar import Sidecar, path_of
 
-    sidecar = sidecar_of(model_file)
-    values = data_of(sidecar)
+    sidecar = Sidecar.read(path_of(model_file))
     runner = open_model(model_file)
     images, _ = eval_set(data)
-    tensors = model_inputs(images, values["mean"], values["std"], input_kind_of(sidecar))
+    tensors = model_inputs(images, list(sidecar.normalisation.mean), list(sidecar.normalisation.std),
+                           sidecar.input_kind)
     return [int(np.argmax(runner(tensors[i:i + 1])[0])) for i in range(len(tensors))]
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import ROOT, make_cifar, run_cli, tiny_args
 from wrn.deploy.infer import InferError, postprocess
+from wrn.serving.sidecar import Sidecar, path_of
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,15 @@ def test_export_matches_the_checkpoint_and_writes_a_sidecar(trained, tmp_path, f
     assert 0 <= sidecar["max_abs_difference_vs_checkpoint"] <= 1e-5 == 1e-5
     assert result["max_abs_difference_vs_checkpoint"] == sidecar["max_abs_difference_vs_checkpoint"]
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    # The file format (its keys) as every earlier version wrote it; read back through the one reader unchanged.
+    assert sorted(sidecar) == sorted(SIDECAR_KEYS + (["runtime_note"] if file_format == "MINDIR" else []))
+    assert sorted(sidecar["normalisation"]) == ["in_graph", "mean", "scale", "std"]
+    assert Sidecar.read(path_of(exported)).to_dict() == sidecar
+
+
+SIDECAR_KEYS = ["aipp_config", "checkpoint", "config", "dataset", "depth", "file", "file_format", "input_dtype",
+                "input_kind", "input_layout", "input_name", "input_shape", "label", "max_abs_difference_vs_checkpoint",
+                "mindspore", "normalisation", "num_classes", "sha256", "widen_factor"]
 
 
 def test_air_on_cpu_fails_at_once(trained, tmp_path):

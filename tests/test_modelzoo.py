@@ -154,6 +154,18 @@ def test_distribute_script_with_a_rank_table(tmp_path):
     assert json.loads((tmp_path / "runs" / "exp3" / "summary.json").read_text())["epochs"] == 2
 
 
+def test_distribute_script_stops_at_a_bad_rank_table_with_the_packages_error(tmp_path):
+    """The script asks the package how many cards the table lists (python -m wrn.cli ranktable devices): the
+    launch's own parser, so a table the launch would refuse is refused here, in one line, before any process."""
+    table = tmp_path / "rank_table_8p.json"
+    table.write_text('{"version": "1.0", "server_list": [{"server_id": "10.0.0.1", "device": []}]}')
+    done = script("run_distribute_train.sh", str(table), str(tmp_path / "data"), "wrn16_4", "exp", cwd=tmp_path,
+                  env={"RUN_ROOT": str(tmp_path / "train_parallel")})
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"error: rank table {table} lists no devices: expected a server with at least one device\n"
+    assert not (tmp_path / "train_parallel").exists() and not (tmp_path / "runs").exists()
+
+
 def test_distribute_gpu_script_runs_two_data_parallel_workers(tmp_path):
     data = make_cifar(tmp_path / "data", train_sizes=(128,))
     done = script("run_distribute_train_gpu.sh", str(data), str(seed_yaml(tmp_path / "s.yaml")), "exp4",

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, TINY, make_cifar, run_cli, tiny_args
+from test_sidecar import CURRENT
 from wrn.config import load_config
 from wrn.cifar import FORMATS, read_records
 
@@ -267,8 +268,8 @@ def test_the_aipp_config_written_beside_a_float_export_normalises_real_pixels_as
 def test_aipp_command_writes_the_config_of_any_recipe_from_a_sidecar(recipe, tmp_path):
     cfg = load_config(recipe)
     data = make_cifar(tmp_path / "data", eval_size=30, dataset=cfg.dataset)
-    side = {"file": "m.air", "input_kind": "normalised", "input_shape": [2, 3, 32, 32], "input_dtype": "float32",
-            "input_layout": "NCHW", "normalisation": {"mean": cfg.mean, "std": cfg.std, "in_graph": False}}
+    side = {**CURRENT, "file": "m.air", "file_format": "AIR", "input_shape": [2, 3, 32, 32],
+            "normalisation": {**CURRENT["normalisation"], "mean": cfg.mean, "std": cfg.std}}
     (tmp_path / "m.air.json").write_text(json.dumps(side))
     done = run_cli("-m", "wrn.cli", "aipp", str(tmp_path / "m.air.json"))
     assert done.returncode == 0, done.stderr
@@ -282,14 +283,14 @@ def test_aipp_is_refused_where_it_would_be_wrong(exports, tmp_path):
     done = run_cli("-m", "wrn.cli", "aipp", f"{raw}.json", f"--output={tmp_path / 'a.cfg'}")
     assert done.returncode == 2 and "normalises inside its graph" in done.stderr and "twice" in done.stderr
     assert not (tmp_path / "a.cfg").exists()
-    bad = {"file": "m.air", "input_shape": [1, 3, 32, 32], "normalisation": {"mean": [1.5, 0.5, 0.5],
-                                                                          "std": [0.2, 0.2, 0.2]}}
+    bad = {**CURRENT, "file": "m.air", "normalisation": {**CURRENT["normalisation"], "mean": [1.5, 0.5, 0.5]}}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     done = run_cli("-m", "wrn.cli", "aipp", str(tmp_path / "bad.json"))
     assert done.returncode == 2 and "normalisation mean[0] = 1.5: expected a value in [0, 1]" in done.stderr
     (tmp_path / "junk.json").write_text("{")
     done = run_cli("-m", "wrn.cli", "aipp", str(tmp_path / "junk.json"))
-    assert done.returncode == 2 and "not an export's sidecar" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: sidecar {tmp_path / 'junk.json'}: not valid JSON")
 
 
 def stand_in_atc(folder: Path) -> Path:

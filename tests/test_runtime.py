@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from clikit import run_in_process
+from wrn.cli import ranktable_main
 from wrn.platform.runtime import LaunchError, detect_launch
 
 
@@ -104,3 +106,33 @@ def test_inconsistent_environments_are_clear_errors(tmp_path, case, message):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(LaunchError, match=message.replace("(", "\\(")):
         detect_launch(env, rank_table_timeout=0.6)
+
+
+def test_ranktable_command_gives_the_devices_of_a_server(tmp_path, capsys):
+    """What scripts/run_distribute_train.sh asks (one process per card): the same parser as the launch."""
+    for table, devices in ((rank_table(tmp_path / "one.json", 1, 8), "8"),
+                           (rank_table(tmp_path / "two.json", 2, 4), "4"),
+                           (jobstart_hccl(tmp_path / "ma", instances=2, per_instance=2), "2")):
+        assert run_in_process(capsys, ranktable_main, "devices", str(table)) == (0, devices + "\n", ""), table
+    # ModelArts may name the folder that holds jobstart_hccl.json, as for the launch
+    assert run_in_process(capsys, ranktable_main, "devices", str(tmp_path / "ma")) == (0, "2\n", "")
+
+
+@pytest.mark.parametrize("content,problem", [
+    ("{not json", "rank table {path}: malformed JSON (Expecting property name enclosed in double quotes at line 1); "
+                  'expected a JSON object with "status": "completed"'),
+    ('{"status": "initializing", "server_list": []}', "rank table {path}: status is 'initializing'; expected a JSON "
+                                                      'object with "status": "completed"'),
+    ('{"version": "1.0"}', "rank table {path}: neither server_list nor group_list found"),
+    ('{"server_list": [{"device": [{"device_id": "0"}]}]}', "rank table {path}: unexpected layout (KeyError: "
+                                                            "'rank_id')"),
+    ('{"server_list": [{"server_id": "10.0.0.1", "device": []}]}', "rank table {path} lists no devices: expected a "
+                                                                   "server with at least one device"),
+    (None, "RANK_TABLE_FILE {path} does not exist"),
+])
+def test_ranktable_command_refuses_a_bad_table_in_one_line(tmp_path, capsys, content, problem):
+    path = tmp_path / "rank_table.json"
+    if content is not None:
+        path.write_text(content)
+    code, out, err = run_in_process(capsys, ranktable_main, "devices", str(path))
+    assert (code, out, err) == (2, "", "error: " + problem.format(path=path) + "\n")

@@ -20,10 +20,12 @@ from PIL import Image
 
 from conftest import ROOT, run_cli
 from servekit import MODEL, Client, eval_classes, eval_set, image_file, multipart, train_and_package
+from test_sidecar import CURRENT, RAW
 from wrn.deploy.package import HELPERS, pip_pins
 from wrn.serving.classes import CIFAR10, CIFAR100_COARSE, CIFAR100_FINE, DIGITS, class_names
 from wrn.serving.modelserver.server import ModelServer, load_package
 from wrn.serving.runner import ModelRunner
+from wrn.serving.sidecar import Sidecar
 
 
 @pytest.fixture(scope="module")
@@ -167,19 +169,20 @@ def test_raw_model_input_is_the_pixels_as_decoded():
     sidecar's normalisation."""
     pixels = np.random.default_rng(3).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     seen = []
-    raw = ModelRunner(Path("raw.onnx"), {"input_dtype": "uint8", "input_layout": "NHWC", "input_shape": [1, 32, 32, 3]},
+    raw = ModelRunner(Path("raw.onnx"), Sidecar.from_dict({**RAW, "input_shape": [1, 32, 32, 3]}),
                       lambda batch: seen.append(batch) or np.zeros((1, 10), np.float32), "test")
     raw(pixels)
     assert seen[0].dtype == np.uint8 and seen[0].shape == (1, 32, 32, 3) and np.array_equal(seen[0][0], pixels)
-    norm = {"mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3]}
-    floating = ModelRunner(Path("f.onnx"), {"input_dtype": "float32", "input_layout": "NCHW", "normalisation": norm},
+    norm = {"mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3], "in_graph": False, "scale": "pixel / 255"}
+    floating = ModelRunner(Path("f.onnx"), Sidecar.from_dict({**CURRENT, "input_shape": [1, 3, 32, 32],
+                                                              "normalisation": norm}),
                            lambda batch: seen.append(batch) or np.zeros((1, 10), np.float32), "test")
     floating(pixels)
     expected = (pixels.transpose(2, 0, 1)[None] / 255.0 - np.reshape(norm["mean"], (1, 3, 1, 1))) \
         / np.reshape(norm["std"], (1, 3, 1, 1))
     assert seen[1].dtype == np.float32 and np.allclose(seen[1], expected, atol=1e-6)
-    with pytest.raises(ValueError, match="input_dtype 'uint8' with input_layout 'NCHW'"):
-        ModelRunner(Path("x.onnx"), {"input_dtype": "uint8", "input_layout": "NCHW"}, lambda b: b, "test")
+    with pytest.raises(ValueError, match="model f.onnx takes batches of 4: a service needs a batch-1 export"):
+        ModelRunner(Path("f.onnx"), Sidecar.from_dict(CURRENT), lambda b: b, "test")
 
 
 def test_class_names_of_each_data_set():

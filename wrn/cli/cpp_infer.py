@@ -1,5 +1,6 @@
 """The Ascend310 app's steps on any machine (cpp_infer/): preprocess the eval split, run an export over it as the
-app does (local/infer.py), score the app's results, write an export's ATC AIPP config."""
+app does (local/infer.py), score the app's results, write an export's ATC AIPP config, give its scripts the
+sidecar's fields."""
 
 from __future__ import annotations
 
@@ -42,10 +43,12 @@ def preprocess_main(argv: Sequence[str] | None = None) -> int:
                                   "normalised float32 NCHW (default) or raw uint8 NHWC pixels (export --input raw)")
     args = parser.parse_args(argv)
     from wrn.config import load_config
-    from wrn.deploy.infer import data_of, input_kind_of, preprocess
+    from wrn.deploy.infer import InferError, preprocess
+    from wrn.serving.sidecar import Sidecar
 
-    data = data_of(args.sidecar) if args.sidecar else recipe_data(load_config(args.config))
-    kind = input_kind_of(args.sidecar) if args.sidecar else (args.input_kind or "normalised")
+    sidecar = Sidecar.read(args.sidecar, error=InferError) if args.sidecar else None
+    data = sidecar.data() if sidecar else recipe_data(load_config(args.config))
+    kind = sidecar.input_kind if sidecar else (args.input_kind or "normalised")
     if args.sidecar and args.input_kind and args.input_kind != kind:
         raise WrnError(f"--input {args.input_kind}: the sidecar {args.sidecar} describes a model that takes {kind} "
                        "input; leave --input out (the sidecar decides)")
@@ -79,4 +82,20 @@ def postprocess_main(argv: Sequence[str] | None = None) -> int:
     from wrn.deploy.infer import postprocess
 
     print(json.dumps(postprocess(args.result_dir, args.label_dir, args.output, args.num_classes)))
+    return 0
+
+
+def sidecar_main(argv: Sequence[str] | None = None) -> int:
+    """python -m wrn.cli sidecar SIDECAR FIELD...: fields of an export's .json sidecar for shell scripts, one value a
+    line (a list comma-separated, an absent optional field an empty line); a damaged sidecar is one error line."""
+    from wrn.serving.sidecar import Sidecar, field_names
+
+    parser = argparse.ArgumentParser(prog="python -m wrn.cli sidecar", description=sidecar_main.__doc__,
+                                     allow_abbrev=False)
+    parser.add_argument("sidecar", type=Path, help="an export's .json sidecar (MODEL.mindir.json, ...)")
+    parser.add_argument("fields", nargs="+", metavar="FIELD", choices=["batch_size", *field_names()],
+                        help="batch_size, or a field of the file: " + ", ".join(field_names()))
+    args = parser.parse_args(argv)
+    sidecar = Sidecar.read(args.sidecar, error=WrnError)
+    print("\n".join(sidecar.text_of(name) for name in args.fields))
     return 0

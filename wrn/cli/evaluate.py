@@ -27,11 +27,11 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
         check_writable(Path(args.output))  # before anything is read
     cfg = config_from_args(args.config, rest, checkpoint=args.checkpoint)
     if args.model:
-        from wrn.deploy.infer import data_of, evaluate_model
-        from wrn.deploy.runners import sidecar_of
+        from wrn.deploy.infer import InferError, evaluate_model
+        from wrn.serving.sidecar import Sidecar, path_of
 
-        sidecar = sidecar_of(args.model)
-        data = data_of(sidecar) if sidecar.is_file() else recipe_data(cfg)
+        sidecar = path_of(args.model)
+        data = Sidecar.read(sidecar, error=InferError).data() if sidecar.is_file() else recipe_data(cfg)
         result = evaluate_model(args.model, args.data_url, output=Path(args.output) if args.output else None, **data)
     else:
         from wrn.run.evaluate import evaluate_checkpoint

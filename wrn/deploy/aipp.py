@@ -16,10 +16,10 @@ mean_chn_i = 0, min_chn_i = 255 * mean_i and var_reci_chn_i = 1 / (255 * std_i).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from wrn.errors import WrnError
+from wrn.serving.sidecar import Sidecar
 
 NORMALISATION_PAGE = ("CANN ATC \"Normalization Configuration\": https://www.hiascend.com/document/detail/en/"
                       "CANNCommunityEdition/900/devaids/atctool/atlasatc_16_0022.html")
@@ -48,18 +48,16 @@ def aipp_parameters(mean: list[float], std: list[float]) -> dict:
     return {**means, **mins, **reciprocals}  # grouped as the template lists them
 
 
-def aipp_config(sidecar: dict) -> str:
+def aipp_config(sidecar: Sidecar) -> str:
     """The static AIPP config (prototxt) for the float export that `sidecar` describes."""
-    normalisation = sidecar.get("normalisation") or {}
-    name = str(sidecar.get("file", "the model"))
-    if normalisation.get("in_graph") or sidecar.get("input_dtype", "float32") != "float32":
-        raise AippError(f"{name} normalises inside its graph (input {sidecar.get('input_dtype')} "
-                        f"{sidecar.get('input_layout')}): AIPP would normalise twice; convert the float export "
-                        "(export without --input raw) with AIPP instead")
-    shape = sidecar.get("input_shape") or []
-    if len(shape) != 4 or sidecar.get("input_layout", "NCHW") != "NCHW" or shape[1] != 3:
-        raise AippError(f"{name}: input_shape {shape}: expected [B, 3, H, W] (NCHW RGB)")
-    params = aipp_parameters([float(v) for v in normalisation["mean"]], [float(v) for v in normalisation["std"]])
+    normalisation, name, shape = sidecar.normalisation, sidecar.file, sidecar.input_shape
+    if sidecar.raw_input:
+        raise AippError(f"{name} normalises inside its graph (input {sidecar.input_dtype} {sidecar.input_layout}): "
+                        "AIPP would normalise twice; convert the float export (export without --input raw) with "
+                        "AIPP instead")
+    if shape[1] != 3:
+        raise AippError(f"{name}: input_shape {list(shape)}: expected [B, 3, H, W] (NCHW RGB)")
+    params = aipp_parameters(list(normalisation.mean), list(normalisation.std))
     height, width = int(shape[2]), int(shape[3])
     lines = [
         f"# ATC AIPP configuration for {Path(name).stem} (batch {shape[0]}; any of its float exports: .air, .onnx,",
@@ -69,7 +67,7 @@ def aipp_config(sidecar: dict) -> str:
         f"# Arithmetic ({NORMALISATION_PAGE}):",
         "#   pixel_out_chx(i) = [pixel_in_chx(i) - mean_chn_i - min_chn_i] * var_reci_chn_i",
         "# The recipe's (pixel / 255 - mean) / std is that with mean_chn_i = 0, min_chn_i = 255 * mean_i,",
-        f"# var_reci_chn_i = 1 / (255 * std_i); mean = {list(normalisation['mean'])}, std = {list(normalisation['std'])}.",
+        f"# var_reci_chn_i = 1 / (255 * std_i); mean = {list(normalisation.mean)}, std = {list(normalisation.std)}.",
         "# AIPP hands the network float16, so each normalised value reaches it rounded to float16 (relative error",
         "# at most 2^-11, about 5e-4); the float export run elsewhere sees float32.",
         f"# Fields and ranges: {TEMPLATE_PAGE}",
@@ -93,13 +91,10 @@ def write_aipp_config(sidecar_path: Path, output: Path | None = None) -> Path:
     """`<stem>.aipp.cfg` beside the model the sidecar describes (or `output`), from the sidecar alone."""
     from wrn.fileio import atomic_write_text
 
-    try:
-        sidecar = json.loads(Path(sidecar_path).read_text())
-        config = aipp_config(sidecar)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise AippError(f"sidecar {sidecar_path}: not an export's sidecar ({type(exc).__name__}: {exc})") from None
+    sidecar = Sidecar.read(Path(sidecar_path), error=AippError)
+    config = aipp_config(sidecar)
     if output is None:
-        model = Path(sidecar_path).with_name(str(sidecar.get("file") or Path(sidecar_path).stem))
+        model = Path(sidecar_path).with_name(sidecar.file)
         output = model.with_name(model.stem + ".aipp.cfg")
     atomic_write_text(Path(output), config)
     return Path(output)

@@ -16,6 +16,7 @@ from wrn.deploy.quantize import QuantizeRequest
 from wrn.errors import WrnError
 from wrn.faults import kill_point
 from wrn.fileio import sha256_of
+from wrn.serving.sidecar import Sidecar, path_of
 
 log = logging.getLogger("wrn")
 
@@ -121,30 +122,25 @@ def export(cfg: Config, checkpoint: str, file_format: str, batch_size: int, trai
         # ONNX Runtime reports the input's name; MindSpore names a MINDIR/AIR input after construct's parameter.
         difference, input_name = checks[0]
         input_name = input_name or next(iter(inspect.signature(exported.construct).parameters))
-        sidecar = {
-            "config": cfg.name, "depth": cfg.depth, "widen_factor": cfg.widen_factor, "num_classes": cfg.num_classes,
-            "dataset": cfg.dataset, "label": cfg.label,
-            "checkpoint": str(checkpoint), "file": final.name, "file_format": fmt,
-            **input_spec(input_kind, batch_size),
-            "normalisation": normalisation_record(input_kind, cfg.mean, cfg.std),
-            "mindspore": ms.__version__, "sha256": sha256_of(final),
-            "max_abs_difference_vs_checkpoint": difference,
-        }
-        sidecar["input_name"] = input_name  # atc --input_shape NAME:B,C,H,W (cpp_infer/convert_om.sh)
-        if fmt == "MINDIR":
-            sidecar["runtime_note"] = RUNTIME_NOTE.format(version=ms.__version__)
+        sidecar = Sidecar(
+            config=cfg.name, depth=cfg.depth, widen_factor=cfg.widen_factor, num_classes=cfg.num_classes,
+            dataset=cfg.dataset, label=cfg.label, checkpoint=str(checkpoint), file=final.name, file_format=fmt,
+            **input_spec(input_kind, batch_size), normalisation=normalisation_record(input_kind, cfg.mean, cfg.std),
+            mindspore=ms.__version__, sha256=sha256_of(final), max_abs_difference_vs_checkpoint=difference,
+            input_name=input_name,  # atc --input_shape NAME:B,C,H,W (cpp_infer/convert_om.sh)
+            runtime_note=RUNTIME_NOTE.format(version=ms.__version__) if fmt == "MINDIR" else None)
         if input_kind != RAW:
             from wrn.deploy.aipp import AippError, aipp_config
 
             try:
                 aipp = run.write_text(final.with_name(f"{stem}.aipp.cfg"), aipp_config(sidecar))
-                sidecar["aipp_config"] = aipp.name
+                sidecar = sidecar.replace(aipp_config=aipp.name)
             except AippError as exc:  # a normalisation AIPP cannot express costs the config, not the export
                 log.warning("no ATC AIPP config for %s: %s", final.name, exc)
-        sidecar_path = run.write_json(final.with_name(final.name + ".json"), sidecar)
+        sidecar_path = run.write_text(path_of(final), sidecar.to_json())
         log.info("exported %s (%s, %s input, max |difference| vs checkpoint %s)", run.location(final.name), fmt,
                  input_kind, difference)
-        result = {**sidecar, "path": run.location(final.name), "sidecar": run.location(sidecar_path.name)}
+        result = {**sidecar.to_dict(), "path": run.location(final.name), "sidecar": run.location(sidecar_path.name)}
         if int8 is not None:
             result["int8"] = int8.write(run, final, sidecar, topology.local_rank, options)
         return result

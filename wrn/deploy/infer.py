@@ -60,30 +60,6 @@ def model_inputs(images: np.ndarray, mean: list[float], std: list[float], input_
     return normalised(images, mean, std)
 
 
-def input_kind_of(sidecar: Path) -> str:
-    """"raw" for an export that takes uint8 pixels (sidecar `input_dtype` uint8), else "normalised" (older sidecars
-    have no input_kind: they are float exports)."""
-    try:
-        values = json.loads(sidecar.read_text())
-    except (OSError, ValueError) as exc:
-        raise InferError(f"sidecar {sidecar}: unreadable ({type(exc).__name__}: {exc})") from None
-    dtype = values.get("input_dtype", "float32") if isinstance(values, dict) else None
-    if dtype not in ("float32", "uint8"):
-        raise InferError(f"sidecar {sidecar}: input_dtype {dtype!r}: expected float32 or uint8")
-    return RAW if dtype == "uint8" else NORMALISED
-
-
-def data_of(sidecar: Path) -> dict:
-    """What an export was trained on, from its JSON sidecar: mean, std, dataset and label (older sidecars: CIFAR-10)."""
-    try:
-        values = json.loads(sidecar.read_text())
-        return {"mean": [float(v) for v in values["normalisation"]["mean"]],
-                "std": [float(v) for v in values["normalisation"]["std"]],
-                "dataset": str(values.get("dataset", "cifar10")), "label": str(values.get("label", "fine"))}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InferError(f"sidecar {sidecar}: no readable normalisation ({type(exc).__name__}: {exc})") from None
-
-
 def input_files(folder: Path) -> list[Path]:
     files = sorted(folder.glob("*.bin"))
     if not files:

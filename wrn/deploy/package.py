@@ -33,12 +33,14 @@ from wrn.deploy.rawinput import RAW
 from wrn.errors import WrnError
 from wrn.serving import classes
 from wrn.serving.response import RESPONSE_SCHEMA
+from wrn.serving.sidecar import Sidecar, path_of
 
 log = logging.getLogger("wrn")
 
 SERVING = Path(__file__).resolve().parents[1] / "serving"
 # The serving modules a package carries (as wrn_serving/); modelserver/ is the local stand-in of the platform.
-HELPERS = ("__init__.py", "errors.py", "classes.py", "decode.py", "response.py", "runner.py", "service.py")
+HELPERS = ("__init__.py", "errors.py", "classes.py", "decode.py", "response.py", "runner.py", "service.py",
+           "sidecar.py")
 HELPER_PACKAGE = "wrn_serving"
 REQUIREMENTS = SERVING / "requirements.txt"
 
@@ -122,11 +124,12 @@ def resolve_target(source: str, target: str | None) -> str:
     return target or "cpu"
 
 
-def check_runtime(target: str, runtime: str, sidecar: dict, source: str) -> None:
-    """A MINDIR is read by the MindSpore that wrote it or newer (README, "Which runtime reads a MINDIR")."""
+def check_runtime(target: str, runtime: str, exported: str, source: str) -> None:
+    """A MINDIR is read by the MindSpore that wrote it (version `exported`) or newer (README, "Which runtime reads a
+    MINDIR")."""
     if target != "ascend":
         return
-    runtime_version, exported = mindspore_version_of(runtime), str(sidecar.get("mindspore", ""))
+    runtime_version = mindspore_version_of(runtime)
     if runtime_version and exported and _version(exported) > runtime_version:
         raise PackageError(f"{source}: its MINDIR is written by MindSpore {exported}, newer than the MindSpore of "
                            f"runtime {runtime} ({'.'.join(map(str, runtime_version))}), which cannot read it: "
@@ -169,25 +172,23 @@ def build_package(source: str, train_url: str, *, cfg=None, target: str | None =
             if cfg is None:
                 raise PackageError(f"{source} is a checkpoint: give --config (its recipe) to export it")
             # refused before the export's work when this MindSpore writes what the runtime cannot read
-            check_runtime(target, runtime, {"mindspore": _installed("mindspore")}, source)
+            check_runtime(target, runtime, _installed("mindspore"), source)
             from wrn.deploy.export import export
 
             exported = export(cfg, source, file_format, 1, str(Path(work) / "export"), scratch=scratch,
                               input_kind=input_kind)
             model_file = Path(work) / "export" / Path(exported["path"]).name
-            sidecar_file = model_file.with_name(model_file.name + ".json")
-        try:
-            sidecar = json.loads(Path(sidecar_file).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise PackageError(f"sidecar {source}.json of the export is missing or unreadable ({exc}): package "
-                               "an export of `wrn.cli export`, which writes one") from None
-        shape = sidecar.get("input_shape") or [1]
-        if int(shape[0]) != 1:
-            raise PackageError(f"{source} takes batches of {shape[0]}: a service answers one image at a time, "
-                               "export with --batch_size 1")
-        check_runtime(target, runtime, sidecar, source)
+            sidecar_file = path_of(model_file)
+        if not Path(sidecar_file).is_file():
+            raise PackageError(f"sidecar {source}.json of the export is missing: package an export of "
+                               "`wrn.cli export`, which writes one")
+        sidecar = Sidecar.read(Path(sidecar_file), error=PackageError)
+        if sidecar.batch_size != 1:
+            raise PackageError(f"{source} takes batches of {sidecar.batch_size}: a service answers one image at a "
+                               "time, export with --batch_size 1")
+        check_runtime(target, runtime, sidecar.mindspore, source)
         names = _labels(labels, sidecar)
-        accuracy = run_accuracy(str(sidecar.get("checkpoint") or ""), options)
+        accuracy = run_accuracy(sidecar.checkpoint, options)
         config = model_config(target, runtime, accuracy)
         with open_run(str(train_url), 0, options) as run:
             folder = run.root / "model"
@@ -206,7 +207,7 @@ def build_package(source: str, train_url: str, *, cfg=None, target: str | None =
             location = run.location("model")
     log.info("model package %s: %s", location, ", ".join(files))
     return {"package": location, "target": target, "model_file": model_name, "file_format": file_format,
-            "input_kind": "raw" if sidecar.get("input_dtype") == "uint8" else "normalised",
+            "input_kind": sidecar.input_kind,
             "runtime": runtime, "accuracy": accuracy, "classes": len(names), "files": files,
             "source": source}
 
@@ -225,19 +226,18 @@ def _refuse_existing(train_url: str) -> None:
             raise PackageError(f"{folder} already holds files: choose another --train_url (or remove it)")
 
 
-def _labels(labels: str | None, sidecar: dict) -> list[str]:
-    num_classes = sidecar.get("num_classes")
+def _labels(labels: str | None, sidecar: Sidecar) -> list[str]:
+    num_classes = sidecar.num_classes
     if labels:
         try:
             names = [line.strip() for line in Path(labels).read_text(encoding="utf-8").splitlines() if line.strip()]
         except OSError as exc:
             raise PackageError(f"--labels {labels}: {exc.strerror or exc}") from None
-        if num_classes is not None and len(names) != int(num_classes):
+        if len(names) != num_classes:
             raise PackageError(f"--labels {labels} names {len(names)} classes, the model has {num_classes}: one "
                                "class name per line, in label order")
         return names
-    return classes.class_names(str(sidecar.get("dataset", "cifar10")), str(sidecar.get("label", "fine")),
-                               None if num_classes is None else int(num_classes), str(sidecar.get("config", "")))
+    return classes.class_names(sidecar.dataset, sidecar.label, num_classes, sidecar.config)
 
 
 def run_accuracy(checkpoint: str, options) -> float | None:

@@ -22,6 +22,7 @@ import numpy as np
 from wrn.errors import WrnError
 from wrn.fileio import sha256_of
 from wrn.pbcompat import prefer_mindspore_protobuf
+from wrn.serving.sidecar import Sidecar, path_of
 
 log = logging.getLogger("wrn")
 
@@ -86,7 +87,7 @@ class QuantizeRequest:
             raise QuantizeError(f"quantize {self.quantize} needs onnx and onnxruntime ({exc.name} is missing): "
                                 "pip install -e '.[onnx]'") from None
 
-    def write(self, run, fp32: Path, sidecar: dict, local_rank: int, staging) -> dict:
+    def write(self, run, fp32: Path, sidecar: Sidecar, local_rank: int, staging) -> dict:
         """The INT8 model of the FP32 export `fp32` beside it in `run`, the data staged in first when remote."""
         from wrn.platform.staging import stage_in
 
@@ -200,7 +201,7 @@ def evaluate(path: Path, data: dict, data_dir: Path) -> dict:
     return evaluate_model(path, str(data_dir), **data)
 
 
-def write_int8(run, fp32: Path, sidecar: dict, data_dir: Path, options: QuantizeOptions) -> dict:
+def write_int8(run, fp32: Path, sidecar: Sidecar, data_dir: Path, options: QuantizeOptions) -> dict:
     """Quantize the FP32 export `fp32` (its `sidecar` as written) into `<stem>_int8.onnx` beside it in `run` (the
     run directory: each file written whole), with its own sidecar: the FP32 one's fields plus `quantization` (the
     settings, both models' top-1/top-5 on the eval split of `data_dir`, the drop in points). A drop above the
@@ -209,12 +210,11 @@ def write_int8(run, fp32: Path, sidecar: dict, data_dir: Path, options: Quantize
     from wrn.deploy.infer import model_inputs
 
     options = options.checked()
-    data = {"mean": sidecar["normalisation"]["mean"], "std": sidecar["normalisation"]["std"],
-            "dataset": sidecar["dataset"], "label": sidecar["label"]}
+    data = sidecar.data()
     layout = find_layout(data_dir, data["dataset"], data["label"])
     images = calibration_images(layout.train_files, layout.format, layout.label, options.calibration_images)
-    tensors = model_inputs(images, data["mean"], data["std"], sidecar["input_kind"])
-    batches = model_batches(tensors, int(sidecar["input_shape"][0]))
+    tensors = model_inputs(images, data["mean"], data["std"], sidecar.input_kind)
+    batches = model_batches(tensors, sidecar.batch_size)
     reference = evaluate(fp32, data, data_dir)
     record: dict = {}
 
@@ -234,10 +234,9 @@ def write_int8(run, fp32: Path, sidecar: dict, data_dir: Path, options: Quantize
 
     final = run.write(fp32.with_name(fp32.stem + "_int8.onnx"), produce, suffix=".onnx")
     # The AIPP config and the difference vs the checkpoint describe the FP32 file; the accuracies describe this one.
-    int8_sidecar = {key: value for key, value in sidecar.items()
-                    if key not in ("aipp_config", "max_abs_difference_vs_checkpoint")}
-    int8_sidecar.update({"file": final.name, "sha256": sha256_of(final), "quantization": record})
-    written = run.write_json(final.with_name(final.name + ".json"), int8_sidecar)
+    int8_sidecar = sidecar.replace(aipp_config=None, max_abs_difference_vs_checkpoint=None, file=final.name,
+                                   sha256=sha256_of(final), quantization=record)
+    written = run.write_text(path_of(final), int8_sidecar.to_json())
     log.info("int8 model %s: top-1 %.4f vs FP32 %.4f on %d eval images (drop %g points)", final.name,
              record["top1_int8"], record["top1_fp32"], record["eval_images"], record["top1_drop_points"])
-    return {**int8_sidecar, "path": run.location(final.name), "sidecar": run.location(written.name)}
+    return {**int8_sidecar.to_dict(), "path": run.location(final.name), "sidecar": run.location(written.name)}

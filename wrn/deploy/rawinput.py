@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from wrn.errors import WrnError
+from wrn.serving.sidecar import Normalisation
 
 NORMALISED, RAW = "normalised", "raw"
 INPUT_KINDS = (NORMALISED, RAW)
@@ -24,21 +25,22 @@ def check_input_kind(input_kind: str) -> str:
 
 
 def input_spec(input_kind: str, batch_size: int) -> dict:
-    """The sidecar fields that describe the model's input (services and runners read exactly these names)."""
+    """The sidecar fields (`Sidecar` keywords) that describe the model's input."""
     if check_input_kind(input_kind) == RAW:
-        return {"input_kind": RAW, "input_shape": [batch_size, IMAGE_SIZE, IMAGE_SIZE, CHANNELS],
+        return {"input_kind": RAW, "input_shape": (batch_size, IMAGE_SIZE, IMAGE_SIZE, CHANNELS),
                 "input_dtype": "uint8", "input_layout": "NHWC"}
-    return {"input_kind": NORMALISED, "input_shape": [batch_size, CHANNELS, IMAGE_SIZE, IMAGE_SIZE],
+    return {"input_kind": NORMALISED, "input_shape": (batch_size, CHANNELS, IMAGE_SIZE, IMAGE_SIZE),
             "input_dtype": "float32", "input_layout": "NCHW"}
 
 
-def normalisation_record(input_kind: str, mean: list[float], std: list[float]) -> dict:
+def normalisation_record(input_kind: str, mean: list[float], std: list[float]) -> Normalisation:
     """The sidecar's `normalisation`: the recipe's mean/std, and whether the graph applies them (`in_graph`) or the
     caller must."""
     if check_input_kind(input_kind) == RAW:
-        return {"mean": list(mean), "std": list(std), "in_graph": True,
-                "scale": "inside the graph: uint8 NHWC pixel -> float32, / 255, then (x - mean) / std, then NCHW"}
-    return {"mean": list(mean), "std": list(std), "in_graph": False, "scale": "pixel / 255, then (x - mean) / std"}
+        return Normalisation(mean=tuple(mean), std=tuple(std), in_graph=True,
+                             scale="inside the graph: uint8 NHWC pixel -> float32, / 255, then (x - mean) / std, "
+                                   "then NCHW")
+    return Normalisation(mean=tuple(mean), std=tuple(std), in_graph=False, scale="pixel / 255, then (x - mean) / std")
 
 
 def normalised(images: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:

@@ -5,7 +5,6 @@ input, or its sidecar where MindSpore's mind_ir module is missing), float32 logi
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -13,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from wrn.errors import WrnError
+from wrn.serving.sidecar import Sidecar, path_of
 
 SUFFIXES = (".mindir", ".onnx")
 
@@ -73,10 +73,6 @@ def open_model(path: Path) -> Runner:
     return _onnx(path) if path.suffix.lower() == ".onnx" else _mindir(path)
 
 
-def sidecar_of(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
-
-
 def _mindir(path: Path) -> Runner:
     import mindspore as ms
     import mindspore.nn as nn
@@ -123,17 +119,11 @@ def _mindir_input(path: Path) -> tuple[tuple[int, ...], str]:
             raise RunnerError(f"model {path}: input type {tensor.data_type} (mind_ir.proto TensorProto.DataType): "
                               "expected FLOAT (normalised NCHW) or UINT8 (raw NHWC pixels)")
         return tuple(int(d) for d in tensor.dims), MINDIR_TYPES[tensor.data_type]
-    shape, dtype = (1, 3, 32, 32), "float32"
-    sidecar = sidecar_of(path)
+    sidecar = path_of(path)
     if sidecar.is_file():
-        try:
-            values = json.loads(sidecar.read_text())
-            shape, dtype = tuple(int(d) for d in values["input_shape"]), str(values.get("input_dtype", "float32"))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise RunnerError(f"sidecar {sidecar}: no readable input_shape ({type(exc).__name__}: {exc})") from None
-        if dtype not in INPUT_DTYPES:
-            raise RunnerError(f"sidecar {sidecar}: input_dtype {dtype!r}: expected one of {', '.join(INPUT_DTYPES)}")
-    return shape, dtype
+        described = Sidecar.read(sidecar, error=RunnerError)
+        return described.input_shape, described.input_dtype
+    return (1, 3, 32, 32), "float32"
 
 
 def onnx_session(path: Path, threads: int | None = None):

@@ -164,6 +164,15 @@ def rank_table_servers(table: dict, path: Path) -> list[list[int]]:
     raise LaunchError(f"rank table {path}: neither server_list nor group_list found")
 
 
+def devices_per_server(path: Path) -> int:
+    """How many devices a server of the rank table at `path` has (the most any server lists): the processes a
+    one-process-per-card launch starts there (scripts/run_distribute_train.sh asks, through wrn.cli ranktable)."""
+    devices = max((len(ranks) for ranks in rank_table_servers(read_rank_table(path, timeout=0), path)), default=0)
+    if not devices:
+        raise LaunchError(f"rank table {path} lists no devices: expected a server with at least one device")
+    return devices
+
+
 def launch_id() -> str:
     """Shared by the processes of one launch on one node, different for the next launch.
 

@@ -14,52 +14,28 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 import numpy as np
 
 from .errors import PackageError
+from .sidecar import Sidecar, path_of
 
 SUFFIXES = (".onnx", ".mindir")
-INPUT_KINDS = {("float32", "NCHW"), ("uint8", "NHWC")}
-
-
-def read_sidecar(model_file: Path) -> Dict[str, Any]:
-    sidecar = model_file.with_name(model_file.name + ".json")
-    try:
-        values = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PackageError("sidecar %s of model %s is missing or unreadable (%s): every export writes one next to "
-                           "its model file" % (sidecar, model_file.name, exc)) from None
-    if not isinstance(values, dict):
-        raise PackageError("sidecar %s: expected a JSON object" % sidecar)
-    return values
 
 
 class ModelRunner:
     """One model with a fixed batch of one image; `__call__` takes (32, 32, 3) uint8 pixels, gives float32 logits."""
 
-    def __init__(self, path: Path, sidecar: Dict[str, Any], run: Callable[[np.ndarray], np.ndarray],
-                 engine: str) -> None:
+    def __init__(self, path: Path, sidecar: Sidecar, run: Callable[[np.ndarray], np.ndarray], engine: str) -> None:
         self.path, self.sidecar, self._run, self.engine = path, sidecar, run, engine
-        kind = (str(sidecar.get("input_dtype", "float32")), str(sidecar.get("input_layout", "NCHW")))
-        if kind not in INPUT_KINDS:
-            raise PackageError("sidecar of %s: input_dtype %r with input_layout %r, expected float32 NCHW "
-                               "(normalised input) or uint8 NHWC (a raw model)" % (path.name, kind[0], kind[1]))
-        self.input_dtype, self.input_layout = kind
-        shape = sidecar.get("input_shape") or ([1, 3, 32, 32] if kind[1] == "NCHW" else [1, 32, 32, 3])
-        self.input_shape = tuple(int(d) for d in shape)
-        if self.input_shape[0] != 1:
+        self.input_dtype, self.input_layout = sidecar.input_dtype, sidecar.input_layout
+        self.input_shape = sidecar.input_shape
+        if sidecar.batch_size != 1:
             raise PackageError("model %s takes batches of %d: a service needs a batch-1 export (--batch_size 1)"
-                               % (path.name, self.input_shape[0]))
-        if kind[0] == "float32":
-            try:
-                norm = sidecar["normalisation"]
-                self._mean = np.asarray(norm["mean"], np.float32).reshape(1, 3, 1, 1)
-                self._std = np.asarray(norm["std"], np.float32).reshape(1, 3, 1, 1)
-            except (KeyError, TypeError, ValueError):
-                raise PackageError("sidecar of %s has no normalisation mean/std for its float32 input"
-                                   % path.name) from None
+                               % (path.name, sidecar.batch_size))
+        self._mean = np.asarray(sidecar.normalisation.mean, np.float32).reshape(1, 3, 1, 1)
+        self._std = np.asarray(sidecar.normalisation.std, np.float32).reshape(1, 3, 1, 1)
 
     def model_input(self, pixels: np.ndarray) -> np.ndarray:
         """(32, 32, 3) uint8 pixels -> the model's input batch of one."""
@@ -90,7 +66,7 @@ def open_runner(path: Path, threads: Optional[int] = None) -> ModelRunner:
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES or not path.is_file():
         raise PackageError("model %s: expected an existing .onnx or .mindir file" % path)
-    sidecar = read_sidecar(path)
+    sidecar = Sidecar.read(path_of(path), error=PackageError)
     if path.suffix.lower() == ".onnx":
         run, engine = _onnx(path, threads)
     else:
@@ -145,7 +121,7 @@ def _mindir(path: Path):
     return run, "MindSpore %s" % ms.__version__
 
 
-def read_labels(folder: Path, sidecar: Dict[str, Any]) -> List[str]:
+def read_labels(folder: Path, sidecar: Sidecar) -> List[str]:
     """The class names: the package's labels.json (a JSON list, written by `wrn.cli package`), else the data set's
     names from the sidecar."""
     from .classes import class_names
@@ -159,5 +135,4 @@ def read_labels(folder: Path, sidecar: Dict[str, Any]) -> List[str]:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise PackageError("%s: expected a JSON list of class names" % labels)
         return names
-    return class_names(str(sidecar.get("dataset", "cifar10")), str(sidecar.get("label", "fine")),
-                       sidecar.get("num_classes"), str(sidecar.get("config", "")))
+    return class_names(sidecar.dataset, sidecar.label, sidecar.num_classes, sidecar.config)
