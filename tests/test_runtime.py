@@ -7,7 +7,8 @@ import pytest
 
 from clikit import run_in_process
 from wrn.cli import ranktable_main
-from wrn.platform.runtime import LaunchError, detect_launch
+from wrn.errors import LaunchError
+from wrn.platform.runtime import detect_launch
 
 
 def rank_table(path: Path, servers: int, per_server: int, status: str = "completed") -> Path:

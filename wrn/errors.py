@@ -21,6 +21,10 @@ class RunDirError(WrnError):
     """The run directory (train_url) cannot be used."""
 
 
+class LaunchError(WrnError):
+    """The launch environment is inconsistent (rank, size, rank table)."""
+
+
 class TrainingError(WrnError):
     """Training cannot go on (e.g. the loss became nan or inf)."""
 

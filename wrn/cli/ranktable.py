@@ -15,7 +15,7 @@ def ranktable_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("query", choices=("devices",))
     parser.add_argument("table", type=Path, help="a rank table (JSON: server_list, or ModelArts' group_list)")
     args = parser.parse_args(argv)
-    from wrn.platform.runtime import devices_per_server
+    from wrn.platform.ranktable import devices_per_server
 
     print(devices_per_server(args.table))
     return 0
