@@ -4,7 +4,7 @@
 #   MINDIR: an exported model (its .json sidecar gives the batch size, the normalisation and the input: normalised
 #           float32 NCHW, or uint8 NHWC pixels for a raw export; without one: batch 1, wrn40_10's normalisation,
 #           and INPUT_KIND)
-#   DATA_DIR: CIFAR-10 binary folder (its eval split is used)
+#   DATA_DIR: CIFAR-10 or CIFAR-100 binary folder (its eval split is used; the sidecar names the data set)
 # env: DEVICE_TYPE (Ascend310 | Ascend | CPU, default Ascend310), MINDSPORE_PATH (the runtime: include/api, lib/),
 #      BUILD_DIR (default cpp_infer/build), PYTHON, INPUT_KIND (normalised | raw: only for a model without a sidecar;
 #      a sidecar decides itself). The app reads the model input's data type and checks each file's size against it.

@@ -1,1 +1,2 @@
-"""The ML core: the network, CIFAR data, schedules, loss, optimizer and metrics; explicit arguments, no config."""
+"""The ML core: the network, the CIFAR data pipelines, schedules, loss, optimizer, train step and metrics; explicit
+arguments, no config."""

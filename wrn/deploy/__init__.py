@@ -1,1 +1,2 @@
-"""After training: export to MINDIR/ONNX/AIR and the Ascend310 file formats with a CPU runner."""
+"""After training: export to MINDIR/ONNX/AIR (float or raw input, INT8 for CPU), the Ascend310 file formats with a
+CPU runner, and the ModelArts model package. Imports nothing of `wrn.run`."""
