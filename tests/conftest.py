@@ -119,11 +119,14 @@ def obs_env(object_store, monkeypatch, tmp_path):
 def made_once(tmp_path_factory, name: str, make: Callable[[Path], dict]) -> dict:
     """What `make(folder)` returns (a JSON-able dict), made once per test session however many workers ask for it.
 
-    Every xdist worker has its own basetemp under one shared parent; the first worker to ask makes it there under a
-    file lock, the others wait for it and read its result. A failed `make` leaves no result, so each asker fails with
+    Every xdist worker has its own basetemp inside this session's folder; the first worker to ask makes it there under
+    a file lock, the others wait for it and read its result. A failed `make` leaves no result, so each asker fails with
     its own assertion rather than reading half a run.
     """
-    shared = tmp_path_factory.getbasetemp().parent
+    # Under xdist each worker's basetemp is popen-gwN inside the session's folder; alone, basetemp is that folder.
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
     folder, result = shared / name, shared / f"{name}.json"
     with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -148,9 +151,10 @@ def train_tiny_run(folder: Path, *extra: str, **data) -> dict:
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> dict:
-    """One tiny run trained once per session (2 epochs of WRN-10-1 on make_cifar's default data): "data", "run"
+    """One tiny run trained once per session (2 epochs of WRN-10-1 on make_cifar's data, 43 eval images): "data", "run"
     (paths) and "summary". Read-only: a test that changes the run works on `copied_run`'s copy."""
-    made = made_once(tmp_path_factory, "trained_run", train_tiny_run)
+    # 43 eval images: a last eval batch that is not whole (the export and eval tests count on it)
+    made = made_once(tmp_path_factory, "trained_run", lambda folder: train_tiny_run(folder, eval_size=43))
     return {**made, "data": Path(made["data"]), "run": Path(made["run"])}
 
 

@@ -17,14 +17,10 @@ from conftest import ROOT, make_cifar, run_cli, tiny_args
 from wrn.deploy.infer import InferError, postprocess
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("trained")
-    data = make_cifar(root / "data", eval_size=43)
-    done = run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={root / 'run'}",
-                   *tiny_args(), "--epochs=2", "--warmup_epochs=0")
-    assert done.returncode == 0, done.stderr
-    return data, root / "run" / "ckpt" / "best.ckpt"
+@pytest.fixture
+def trained(trained_run):
+    """The session's tiny run (2 epochs, 43 eval images): its data and best checkpoint, read-only."""
+    return trained_run["data"], trained_run["run"] / "ckpt" / "best.ckpt"
 
 
 def model_args() -> list[str]:
