@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -164,26 +166,37 @@ def copied_run(trained_run, tmp_path) -> Path:
     return Path(shutil.copytree(trained_run["run"], tmp_path / "run"))
 
 
-@pytest.fixture
-def in_process(capsys):
-    """Run a `wrn.cli` entry function as its script would (`run(main, argv)`: exit status, one-line errors) in this
-    process: for the many variants of bad input, without a new Python + MindSpore start each. Returns
-    (status, stdout, stderr). The entry scripts themselves keep their own subprocess tests."""
+def run_in_process(main, *argv: str, env: dict | None = None) -> tuple[int, str, str]:
+    """Run a `wrn.cli` entry function as its script does (`run(main, argv)`: exit status, one-line errors) in this
+    process: for the many variants of bad input, without a new Python (+ MindSpore) start each. Returns
+    (status, stdout, stderr). `env` is added to the environment for the call. The entry scripts themselves keep
+    their own subprocess tests."""
     from wrn import cli, signals
+    from wrn.platform.storage import reset_remote_storage
 
-    def call(main, *argv: str):
-        handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-        capsys.readouterr()
-        try:
-            status = cli.run(main, list(argv))
-        except SystemExit as exit_:  # argparse's usage errors end the script with status 2 this way
-            status = exit_.code
-        finally:
-            # run() takes SIGINT/SIGTERM over as a command does; pytest keeps its own between tests.
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
-            signals._installed = False
-        out, err = capsys.readouterr()
-        return status, out, err
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    out, err = io.StringIO(), io.StringIO()
+    environ = dict(os.environ)
+    os.environ.update(env or {})
+    reset_remote_storage()  # a client is made from the environment once per process
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = cli.run(main, list(argv))
+            except SystemExit as exit_:  # argparse's usage errors end the script with status 2 this way
+                status = exit_.code
+    finally:
+        # run() takes SIGINT/SIGTERM over as a command does; pytest keeps its own between tests.
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        signals._installed = False
+        os.environ.clear()
+        os.environ.update(environ)
+        reset_remote_storage()
+    return status, out.getvalue(), err.getvalue()
 
-    return call
+
+@pytest.fixture
+def in_process():
+    """`run_in_process`, for tests that take it as a fixture."""
+    return run_in_process
