@@ -316,12 +316,12 @@ def test_user_errors_of_the_entry_scripts_are_one_line_with_status_2(tiny_data, 
     assert not (tmp_path / "r0").exists()
 
 
-def test_a_data_file_that_cannot_be_read_is_one_line(tmp_path):
+def test_a_data_file_that_cannot_be_read_is_one_line(tmp_path, in_process):
     data = make_cifar(tmp_path / "data")
     (data / "eval" / "test_batch.bin").unlink()
     (data / "eval" / "test_batch.bin").mkdir()  # what a reader meets when it cannot open the file
-    done = train(data, tmp_path / "run")
-    assert done.returncode == 2 and "test_batch.bin" in done.stderr and "Traceback" not in done.stderr
+    status, _, err = in_process(train_main, *train_args(data, tmp_path / "run"))
+    assert status == 2 and "test_batch.bin" in err and "Traceback" not in err
 
 
 # ---- signals -------------------------------------------------------------------------------------------------------------
@@ -542,12 +542,12 @@ def test_a_claim_with_a_damaged_field_neither_blocks_nor_misleads(tmp_path, capl
         holder.release()
 
 
-def test_a_claims_path_that_is_not_a_folder_is_one_line(tiny_data, tmp_path):
+def test_a_claims_path_that_is_not_a_folder_is_one_line(tiny_data, tmp_path, in_process):
     run = tmp_path / "run"
     run.mkdir()
     (run / ".wrn-claims").write_text("not a folder")
-    done = train(tiny_data, run)
-    assert done.returncode == 2 and done.stderr.strip() == (
+    status, _, err = in_process(train_main, *train_args(tiny_data, run))
+    assert status == 2 and err.strip() == (
         f"error: {run / '.wrn-claims'} is not a folder: this package keeps the run claims of train_url {run} there; "
         "remove or rename it")
 
