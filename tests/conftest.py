@@ -154,16 +154,10 @@ def train_tiny_run(folder: Path, *extra: str, **data) -> dict:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> dict:
     """One tiny run trained once per session (2 epochs of WRN-10-1 on make_cifar's data, 43 eval images): "data", "run"
-    (paths) and "summary". Read-only: a test that changes the run works on `copied_run`'s copy."""
+    (paths) and "summary". Read-only: a test that changes the run copies it first (shutil.copytree)."""
     # 43 eval images: a last eval batch that is not whole (the export and eval tests count on it)
     made = made_once(tmp_path_factory, "trained_run", lambda folder: train_tiny_run(folder, eval_size=43))
     return {**made, "data": Path(made["data"]), "run": Path(made["run"])}
-
-
-@pytest.fixture
-def copied_run(trained_run, tmp_path) -> Path:
-    """A copy of the session's trained run folder in this test's tmp_path, free to change."""
-    return Path(shutil.copytree(trained_run["run"], tmp_path / "run"))
 
 
 def run_in_process(main, *argv: str, env: dict | None = None) -> tuple[int, str, str]:
