@@ -156,16 +156,15 @@ def test_two_trainings_into_one_obs_train_url(obs_env, object_store, tmp_path):
     assert len(list((Path(obs_env["WRN_SCRATCH_DIR"]) / "runs").iterdir())) == 1
 
 
-def test_resuming_another_checkpoint_into_a_folder_that_holds_a_run_is_refused(tiny_data, tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    assert train(tiny_data, a, "--epochs=1").returncode == 0
-    assert train(tiny_data, b, "--epochs=2").returncode == 0
+def test_resuming_another_checkpoint_into_a_folder_that_holds_a_run_is_refused(finished, tmp_path, in_process):
+    data, a = finished  # the session's run (read-only) and a copy of it in its own folder: two runs' checkpoints
+    b = copy_run(a, tmp_path / "b")
     before = (b / "metrics.jsonl").read_text()
-    refused = train(tiny_data, b, "--epochs=2", f"--resume={a / 'ckpt' / 'last.ckpt'}")
-    assert refused.returncode == 2 and "already holds another run" in refused.stderr
+    status, _, err = in_process(train_main, *train_args(data, b, "--epochs=2", f"--resume={a / 'ckpt' / 'last.ckpt'}"))
+    assert status == 2 and "already holds another run" in err
     assert (b / "metrics.jsonl").read_text() == before
-    own = train(tiny_data, b, "--epochs=2", f"--resume={b / 'ckpt' / 'last.ckpt'}")  # its own: allowed
-    assert own.returncode == 0 and "already finished all 2 epochs" in own.stdout
+    status, out, _ = in_process(train_main, *train_args(data, b, "--epochs=2", f"--resume={b / 'ckpt' / 'last.ckpt'}"))
+    assert status == 0 and "already finished all 2 epochs" in out  # its own: allowed
 
 
 # ---- numbers that are not numbers -----------------------------------------------------------------------------------
