@@ -55,11 +55,13 @@ $(SERVE_VENV)/.installed: wrn/serving/requirements.txt
 demo: $(VENV)/.installed
 	$(PY) -m wrn.cli demo
 
-# Two workers (pytest-xdist), each test file on one worker so its module fixtures (a trained run, a package) are
-# made once; most tests wait on a MindSpore subprocess, so two files at a time keep both cores busy.
+# Two workers (pytest-xdist) taking tests one at a time and stealing from each other's queue (worksteal), so one
+# long file does not leave a core idle; the expensive fixtures (a trained run, a package) are made once per session
+# and shared by both workers (tests/conftest.py made_once). Most tests wait on a MindSpore subprocess, so two at a
+# time keep both cores busy.
 TEST_WORKERS ?= 2
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 test-all: $(VENV)/.installed
 	$(PY) -m pytest -q -m "not image and not cpp and not serve" --durations=15

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import io
+import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -107,3 +114,83 @@ def obs_env(object_store, monkeypatch, tmp_path):
     reset_remote_storage()
     yield env
     reset_remote_storage()
+
+
+# ---- made once per session, shared by every xdist worker ---------------------------------------------------------------
+
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], dict]) -> dict:
+    """What `make(folder)` returns (a JSON-able dict), made once per test session however many workers ask for it.
+
+    Every xdist worker has its own basetemp inside this session's folder; the first worker to ask makes it there under
+    a file lock, the others wait for it and read its result. A failed `make` leaves no result, so each asker fails with
+    its own assertion rather than reading half a run.
+    """
+    # Under xdist each worker's basetemp is popen-gwN inside the session's folder; alone, basetemp is that folder.
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    folder, result = shared / name, shared / f"{name}.json"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not result.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            made = make(folder)
+            result.write_text(json.dumps(made))
+        return json.loads(result.read_text())
+
+
+def train_tiny_run(folder: Path, *extra: str, **data) -> dict:
+    """Train the tiny recipe (WRN-10-1, 2 epochs, no warm-up) into folder/run with `local/train.py` on
+    make_cifar(folder/data, **data); returns its paths (as text) and its summary."""
+    made = make_cifar(folder / "data", **data)
+    done = run_cli("local/train.py", "--config=demo", f"--data_url={made}", f"--train_url={folder / 'run'}",
+                   *tiny_args(), "--epochs=2", "--warmup_epochs=0", *extra)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"data": str(made), "run": str(folder / "run"),
+            "summary": json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> dict:
+    """One tiny run trained once per session (2 epochs of WRN-10-1 on make_cifar's data, 43 eval images): "data", "run"
+    (paths) and "summary". Read-only: a test that changes the run copies it first (shutil.copytree)."""
+    # 43 eval images: a last eval batch that is not whole (the export and eval tests count on it)
+    made = made_once(tmp_path_factory, "trained_run", lambda folder: train_tiny_run(folder, eval_size=43))
+    return {**made, "data": Path(made["data"]), "run": Path(made["run"])}
+
+
+def run_in_process(main, *argv: str, env: dict | None = None) -> tuple[int, str, str]:
+    """Run a `wrn.cli` entry function as its script does (`run(main, argv)`: exit status, one-line errors) in this
+    process: for the many variants of bad input, without a new Python (+ MindSpore) start each. Returns
+    (status, stdout, stderr). `env` is added to the environment for the call. The entry scripts themselves keep
+    their own subprocess tests."""
+    from wrn import cli, signals
+    from wrn.platform.storage import reset_remote_storage
+
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    out, err = io.StringIO(), io.StringIO()
+    environ = dict(os.environ)
+    os.environ.update(env or {})
+    reset_remote_storage()  # a client is made from the environment once per process
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = cli.run(main, list(argv))
+            except SystemExit as exit_:  # argparse's usage errors end the script with status 2 this way
+                status = exit_.code
+    finally:
+        # run() takes SIGINT/SIGTERM over as a command does; pytest keeps its own between tests.
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        signals._installed = False
+        os.environ.clear()
+        os.environ.update(environ)
+        reset_remote_storage()
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def in_process():
+    """`run_in_process`, for tests that take it as a fixture."""
+    return run_in_process

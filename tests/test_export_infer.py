@@ -13,19 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, make_cifar, run_cli, tiny_args
+from conftest import ROOT, make_cifar, run_cli, run_in_process, tiny_args
+from wrn.cli import eval_main, export_main, infer_main
 from wrn.deploy.infer import InferError, postprocess
 from wrn.serving.sidecar import Sidecar, path_of
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("trained")
-    data = make_cifar(root / "data", eval_size=43)
-    done = run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={root / 'run'}",
-                   *tiny_args(), "--epochs=2", "--warmup_epochs=0")
-    assert done.returncode == 0, done.stderr
-    return data, root / "run" / "ckpt" / "best.ckpt"
+@pytest.fixture
+def trained(trained_run):
+    """The session's tiny run (2 epochs, 43 eval images): its data and best checkpoint, read-only."""
+    return trained_run["data"], trained_run["run"] / "ckpt" / "best.ckpt"
 
 
 def model_args() -> list[str]:
@@ -33,9 +30,13 @@ def model_args() -> list[str]:
     return [a for a in tiny_args() if not a.startswith("--batch_size=")]
 
 
+def export_args(checkpoint, out: Path, file_format: str, batch: int | str = 4, *extra: str) -> list[str]:
+    return ["--config=demo", f"--checkpoint={checkpoint}", f"--file_format={file_format}", f"--batch_size={batch}",
+            f"--train_url={out}", *model_args(), *extra]
+
+
 def export(checkpoint, out: Path, file_format: str, batch: int = 4, *extra: str, env=None):
-    return run_cli("local/export.py", "--config=demo", f"--checkpoint={checkpoint}", f"--file_format={file_format}",
-                   f"--batch_size={batch}", f"--train_url={out}", *model_args(), *extra, env=env)
+    return run_cli("local/export.py", *export_args(checkpoint, out, file_format, batch, *extra), env=env)
 
 
 @pytest.mark.parametrize("file_format,suffix", [("MINDIR", ".mindir"), ("ONNX", ".onnx")])
@@ -72,14 +73,15 @@ def test_air_on_cpu_fails_at_once(trained, tmp_path):
     assert done.returncode == 2 and time.monotonic() - started < 20
     assert "file_format AIR needs an Ascend device (this is CPU)" in done.stderr
     assert not (tmp_path / "out").exists()
-    bad = export(trained[1], tmp_path / "out", "TFLITE")
-    assert bad.returncode == 2 and "expected one of MINDIR, ONNX, AIR" in bad.stderr
+    status, _, err = run_in_process(export_main, *export_args(trained[1], tmp_path / "out", "TFLITE"))
+    assert status == 2 and "expected one of MINDIR, ONNX, AIR" in err
 
 
 def test_export_of_another_architecture_is_a_clear_error(trained, tmp_path):
-    done = export(trained[1], tmp_path / "out", "MINDIR", 1, "--widen_factor=2")
-    assert done.returncode == 2 and ("--config demo builds WRN-10-2 with 10 classes, but checkpoint "
-                                     f"{trained[1]} holds WRN-10-1 with 10 classes (recipe 'demo')") in done.stderr
+    status, _, err = run_in_process(export_main, *export_args(trained[1], tmp_path / "out", "MINDIR", 1,
+                                                              "--widen_factor=2"))
+    assert status == 2 and ("--config demo builds WRN-10-2 with 10 classes, but checkpoint "
+                            f"{trained[1]} holds WRN-10-1 with 10 classes (recipe 'demo')") in err
     assert not list((tmp_path / "out").glob("*.mindir"))
 
 
@@ -260,20 +262,21 @@ def test_damaged_empty_or_foreign_mindir_files_are_one_line(trained, tmp_path):
                           ("truncated", good[: len(good) // 2])):
         model = tmp_path / f"{name}.mindir"
         model.write_bytes(content)
-        for args in (["local/eval.py", f"--data_url={data}", f"--model={model}"],
-                     ["local/infer.py", f"--model={model}", f"--input={tmp_path / 'in'}",
-                      f"--output={tmp_path / 'out'}"]):
-            done = run_cli(*args)
-            assert done.returncode == 2 and "Traceback" not in done.stderr, (name, done.stderr[-1500:])
-            lines = done.stderr.strip().splitlines()
+        # in-process (the scripts' own exit status and line: test_a_model_file_of_another_kind_is_one_line)
+        for main, *args in ((eval_main, f"--data_url={data}", f"--model={model}"),
+                            (infer_main, f"--model={model}", f"--input={tmp_path / 'in'}",
+                             f"--output={tmp_path / 'out'}")):
+            status, _, err = run_in_process(main, *args)
+            assert status == 2 and "Traceback" not in err, (name, err[-1500:])
+            lines = err.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith(f"error: model {model}"), (name, lines)
 
 
 def test_infer_checks_its_output_before_the_work(trained, tmp_path):
     (tmp_path / "out").write_text("a file")
-    done = run_cli("local/infer.py", f"--model={tmp_path / 'missing.mindir'}", f"--input={tmp_path}",
-                   f"--output={tmp_path / 'out'}")
-    assert done.returncode == 2 and f"--output {tmp_path / 'out'} is a file: give a folder" in done.stderr
+    status, _, err = run_in_process(infer_main, f"--model={tmp_path / 'missing.mindir'}", f"--input={tmp_path}",
+                                    f"--output={tmp_path / 'out'}")
+    assert status == 2 and f"--output {tmp_path / 'out'} is a file: give a folder" in err
 
 
 def test_a_model_without_its_sidecar_is_checked_against_the_datas_classes(trained, tmp_path):
@@ -303,8 +306,8 @@ def test_exports_and_checkpoints_are_readable_by_a_deployment(trained, tmp_path)
 
 @pytest.mark.parametrize("batch", ["0", "-3", "5000"])
 def test_export_batch_size_is_bounded(trained, tmp_path, batch):
-    done = export(trained[1], tmp_path / "out", "MINDIR", batch)
-    assert done.returncode == 2 and f"batch_size {batch}: expected an integer in [1, 1024]" in done.stderr
+    status, _, err = run_in_process(export_main, *export_args(trained[1], tmp_path / "out", "MINDIR", batch))
+    assert status == 2 and f"batch_size {batch}: expected an integer in [1, 1024]" in err
 
 
 def test_a_killed_export_leaves_no_temp_file_at_the_next_export(trained, tmp_path):

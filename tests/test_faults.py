@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, make_cifar, run_cli, tiny_args
+from conftest import ROOT, made_once, make_cifar, run_cli, tiny_args
+from wrn.cli import train_main
 from wrn.platform.staging import StagingOptions, stage_in
 from wrn.platform.storage import storage_for
 from wrn.output import checkpoint as ckpt
@@ -26,9 +27,12 @@ from wrn.output import checkpoint as ckpt
 RUN = [*tiny_args(), "--warmup_epochs=0"]
 
 
+def train_args(data: Path | str, run: Path | str, *extra: str) -> list[str]:
+    return ["--config=demo", f"--data_url={data}", f"--train_url={run}", *RUN, *extra]
+
+
 def train(data: Path, run: Path | str, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={run}", *RUN, *extra,
-                   env=env)
+    return run_cli("local/train.py", *train_args(data, run, *extra), env=env)
 
 
 def epochs_in(metrics_text: str) -> list[int]:
@@ -78,10 +82,17 @@ def test_a_resumed_best_epoch_gets_its_best_checkpoint_back(tiny_data, tmp_path)
     assert best_checkpoint_epoch(run) == 1
 
 
+def killed_after_metrics_of_epoch_2(folder: Path) -> dict:
+    data = make_cifar(folder / "data")
+    assert train(data, folder / "run", "--epochs=2", env={"WRN_TEST_KILL_AT": "after-metrics:2"}).returncode == -9
+    return {"data": str(data), "run": str(folder / "run")}
+
+
 @pytest.mark.parametrize("damage", [b'{"epoch": 2, "train_lo', b"\x00" * 300, b'{"no_epoch": 1}\n'])
-def test_damaged_metrics_after_the_last_record_is_dropped_with_a_warning(tiny_data, tmp_path, damage):
-    run = tmp_path / "run"
-    assert train(tiny_data, run, "--epochs=2", env={"WRN_TEST_KILL_AT": "after-metrics:2"}).returncode == -9
+def test_damaged_metrics_after_the_last_record_is_dropped_with_a_warning(tmp_path_factory, tmp_path, damage):
+    # One run killed after epoch 2's metrics line (before its checkpoint), copied by each kind of damage.
+    killed = made_once(tmp_path_factory, "killed_after_metrics_2", killed_after_metrics_of_epoch_2)
+    tiny_data, run = Path(killed["data"]), copy_run(Path(killed["run"]), tmp_path / "run")
     with open(run / "metrics.jsonl", "ab") as metrics:
         metrics.write(damage)
     again = train(tiny_data, run, "--epochs=2", "--resume=auto")
@@ -145,16 +156,15 @@ def test_two_trainings_into_one_obs_train_url(obs_env, object_store, tmp_path):
     assert len(list((Path(obs_env["WRN_SCRATCH_DIR"]) / "runs").iterdir())) == 1
 
 
-def test_resuming_another_checkpoint_into_a_folder_that_holds_a_run_is_refused(tiny_data, tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    assert train(tiny_data, a, "--epochs=1").returncode == 0
-    assert train(tiny_data, b, "--epochs=2").returncode == 0
+def test_resuming_another_checkpoint_into_a_folder_that_holds_a_run_is_refused(finished, tmp_path, in_process):
+    data, a = finished  # the session's run (read-only) and a copy of it in its own folder: two runs' checkpoints
+    b = copy_run(a, tmp_path / "b")
     before = (b / "metrics.jsonl").read_text()
-    refused = train(tiny_data, b, "--epochs=2", f"--resume={a / 'ckpt' / 'last.ckpt'}")
-    assert refused.returncode == 2 and "already holds another run" in refused.stderr
+    status, _, err = in_process(train_main, *train_args(data, b, "--epochs=2", f"--resume={a / 'ckpt' / 'last.ckpt'}"))
+    assert status == 2 and "already holds another run" in err
     assert (b / "metrics.jsonl").read_text() == before
-    own = train(tiny_data, b, "--epochs=2", f"--resume={b / 'ckpt' / 'last.ckpt'}")  # its own: allowed
-    assert own.returncode == 0 and "already finished all 2 epochs" in own.stdout
+    status, out, _ = in_process(train_main, *train_args(data, b, "--epochs=2", f"--resume={b / 'ckpt' / 'last.ckpt'}"))
+    assert status == 0 and "already finished all 2 epochs" in out  # its own: allowed
 
 
 # ---- numbers that are not numbers -----------------------------------------------------------------------------------
@@ -165,9 +175,9 @@ def test_resuming_another_checkpoint_into_a_folder_that_holds_a_run_is_refused(t
     ("--seed=-1", "config key 'seed' has value -1, expected an integer in [0, 4294967295]"),
     ("--num_workers=4096", "config key 'num_workers' has value 4096, expected at most"),
 ])
-def test_non_finite_and_out_of_range_values_are_one_line_errors(tiny_data, tmp_path, override, message):
-    done = train(tiny_data, tmp_path / "run", override)
-    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+def test_non_finite_and_out_of_range_values_are_one_line_errors(tiny_data, tmp_path, in_process, override, message):
+    status, _, err = in_process(train_main, *train_args(tiny_data, tmp_path / "run"), override)
+    assert status == 2 and message in err and "Traceback" not in err
 
 
 def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
@@ -251,47 +261,66 @@ def test_a_read_only_train_url_is_one_line(tiny_data, small_disk):
 
 # ---- user errors --------------------------------------------------------------------------------------------------------
 
-def test_user_errors_are_one_line(tiny_data, tmp_path):
+def test_user_errors_are_one_line(tiny_data, tmp_path, in_process):
+    """The variants run in this process (the same `run(train_main)` the script calls); the scripts' own exit status
+    and stderr line are proven by the subprocess test below."""
     (tmp_path / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
     (tmp_path / "empty.yaml").write_text("# only a comment\n")
     (tmp_path / "list.yaml").write_text("- depth: 10\n")
     cases = {
-        "empty config": (["local/train.py", f"--config={tmp_path / 'empty.yaml'}", f"--data_url={tiny_data}",
-                          f"--train_url={tmp_path / 'r0'}"], f"config {tmp_path / 'empty.yaml'}: empty, expected a "
-                                                              "mapping of key: value"),
-        "list config": (["local/train.py", f"--config={tmp_path / 'list.yaml'}", f"--data_url={tiny_data}",
-                         f"--train_url={tmp_path / 'r0'}"], "expected a mapping of key: value, got list"),
-        "ema_decay 1.0 in float32": (["local/train.py", "--config=demo", f"--data_url={tiny_data}",
-                                      f"--train_url={tmp_path / 'r0'}", "--ema_decay=0.99999999"],
+        "empty config": ((train_main, f"--config={tmp_path / 'empty.yaml'}", f"--data_url={tiny_data}",
+                          f"--train_url={tmp_path / 'r0'}"), f"config {tmp_path / 'empty.yaml'}: empty, expected a "
+                                                             "mapping of key: value"),
+        "list config": ((train_main, f"--config={tmp_path / 'list.yaml'}", f"--data_url={tiny_data}",
+                         f"--train_url={tmp_path / 'r0'}"), "expected a mapping of key: value, got list"),
+        "ema_decay 1.0 in float32": ((train_main, "--config=demo", f"--data_url={tiny_data}",
+                                      f"--train_url={tmp_path / 'r0'}", "--ema_decay=0.99999999"),
                                      "config key 'ema_decay' has value 0.99999999, expected a value below 1 in "
                                      "float32"),
-        "config not UTF-8": (["local/train.py", f"--config={tmp_path / 'latin1.yaml'}", f"--data_url={tiny_data}",
-                              f"--train_url={tmp_path / 'r1'}"], "not UTF-8 text (byte 0xe9 at offset 9)"),
-        "empty train_url": (["local/train.py", f"--data_url={tiny_data}", "--train_url="], "argument --train_url: empty"),
-        "empty data_url": (["local/train.py", "--data_url= ", f"--train_url={tmp_path / 'r2'}"],
+        "config not UTF-8": ((train_main, f"--config={tmp_path / 'latin1.yaml'}", f"--data_url={tiny_data}",
+                              f"--train_url={tmp_path / 'r1'}"), "not UTF-8 text (byte 0xe9 at offset 9)"),
+        "empty train_url": ((train_main, f"--data_url={tiny_data}", "--train_url="), "argument --train_url: empty"),
+        "empty data_url": ((train_main, "--data_url= ", f"--train_url={tmp_path / 'r2'}"),
                            "argument --data_url: empty"),
-        "two resumes": (["local/train.py", f"--data_url={tiny_data}", f"--train_url={tmp_path / 'r3'}",
-                         "--resume=auto", "--resume=x.ckpt"], "--resume given with different values ('auto', 'x.ckpt')"),
+        "two resumes": ((train_main, f"--data_url={tiny_data}", f"--train_url={tmp_path / 'r3'}",
+                         "--resume=auto", "--resume=x.ckpt"), "--resume given with different values ('auto', 'x.ckpt')"),
+    }
+    for name, ((main, *args), message) in cases.items():
+        status, _, err = in_process(main, *args)
+        assert status == 2, name
+        assert message in err, (name, err[-1500:])
+        assert "Traceback" not in err, name
+    assert not (tmp_path / "r0").exists()
+
+
+def test_user_errors_of_the_entry_scripts_are_one_line_with_status_2(tiny_data, tmp_path):
+    """As a user meets them: a new process of each script, its exit status and its last stderr line."""
+    (tmp_path / "empty.yaml").write_text("# only a comment\n")
+    cases = {
+        "empty config": (["local/train.py", f"--config={tmp_path / 'empty.yaml'}", f"--data_url={tiny_data}",
+                          f"--train_url={tmp_path / 'r0'}"], f"error: config {tmp_path / 'empty.yaml'}: empty, "
+                                                             "expected a mapping of key: value"),
+        # a fresh process: the runtime is not yet set up on CPU as in a test worker that trained before
         "no GPU": (["local/train.py", "--config=demo", f"--data_url={tiny_data}", f"--train_url={tmp_path / 'r4'}",
                     "--device_target=GPU"], "device_target GPU is not available here"),
         "eval output is a folder": (["local/eval.py", "--config=demo", f"--data_url={tiny_data}",
                                      f"--checkpoint={tmp_path / 'x.ckpt'}", f"--output={tmp_path}"],
-                                    f"--output {tmp_path} is a folder"),
+                                    f"error: --output {tmp_path} is a folder"),
     }
     for name, (args, message) in cases.items():
         done = run_cli(*args)
         assert done.returncode == 2, name
-        assert message in done.stderr, (name, done.stderr[-1500:])
+        assert message in done.stderr.strip().splitlines()[-1], (name, done.stderr[-1500:])
         assert "Traceback" not in done.stderr, name
     assert not (tmp_path / "r0").exists()
 
 
-def test_a_data_file_that_cannot_be_read_is_one_line(tmp_path):
+def test_a_data_file_that_cannot_be_read_is_one_line(tmp_path, in_process):
     data = make_cifar(tmp_path / "data")
     (data / "eval" / "test_batch.bin").unlink()
     (data / "eval" / "test_batch.bin").mkdir()  # what a reader meets when it cannot open the file
-    done = train(data, tmp_path / "run")
-    assert done.returncode == 2 and "test_batch.bin" in done.stderr and "Traceback" not in done.stderr
+    status, _, err = in_process(train_main, *train_args(data, tmp_path / "run"))
+    assert status == 2 and "test_batch.bin" in err and "Traceback" not in err
 
 
 # ---- signals -------------------------------------------------------------------------------------------------------------
@@ -358,14 +387,11 @@ def test_scratch_and_record_folders_do_not_pile_up(obs_env, object_store, tmp_pa
 
 # ---- resume that cannot lie -----------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """A finished 2-epoch run (its data, its folder); tests copy the folder before changing it."""
-    root = tmp_path_factory.mktemp("finished")
-    data = make_cifar(root / "data")
-    done = train(data, root / "run", "--epochs=2")
-    assert done.returncode == 0, done.stderr[-2000:]
-    return data, root / "run"
+@pytest.fixture
+def finished(trained_run):
+    """The session's finished 2-epoch run (its data, its folder: this file's RUN keys); tests copy the folder before
+    changing it."""
+    return trained_run["data"], trained_run["run"]
 
 
 def copy_run(run: Path, target: Path) -> Path:
@@ -375,30 +401,33 @@ def copy_run(run: Path, target: Path) -> Path:
     return target
 
 
-def test_a_finished_checkpoint_resumed_into_a_new_folder_is_refused(finished, tmp_path):
+def test_a_finished_checkpoint_resumed_into_a_new_folder_is_refused(finished, tmp_path, in_process):
     data, run = finished
-    done = train(data, tmp_path / "new", "--epochs=2", f"--resume={run / 'ckpt' / 'last.ckpt'}")
-    assert done.returncode == 2 and "Traceback" not in done.stderr
+    status, _, err = in_process(train_main, *train_args(data, tmp_path / "new", "--epochs=2",
+                                                        f"--resume={run / 'ckpt' / 'last.ckpt'}"))
+    assert status == 2 and "Traceback" not in err
     assert (f"checkpoint {run / 'ckpt' / 'last.ckpt'} completed all 2 epochs of its run: resuming it into a new "
-            "train_url would train nothing") in done.stderr
+            "train_url would train nothing") in err
     assert not (tmp_path / "new" / "summary.json").exists()
 
 
-def test_epochs_below_the_completed_epochs_is_an_error(finished, tmp_path):
+def test_epochs_below_the_completed_epochs_is_an_error(finished, tmp_path, in_process):
     data, run = finished
-    done = train(data, copy_run(run, tmp_path / "run"), "--epochs=1", "--resume=auto")
-    assert done.returncode == 2 and ("config key 'epochs' has value 1, but checkpoint "
-                                     f"{tmp_path / 'run' / 'ckpt' / 'last.ckpt'} already completed 2 epochs") in done.stderr
+    status, _, err = in_process(train_main, *train_args(data, copy_run(run, tmp_path / "run"), "--epochs=1",
+                                                        "--resume=auto"))
+    assert status == 2 and ("config key 'epochs' has value 1, but checkpoint "
+                            f"{tmp_path / 'run' / 'ckpt' / 'last.ckpt'} already completed 2 epochs") in err
 
 
 @pytest.mark.parametrize("override", ["--cutout=8", "--batch_size=8", "--mean=0.5,0.5,0.5", "--depth=16",
                                       "--dataset=cifar100", "--label_smoothing=0.1", "--random_flip=true"])
-def test_keys_that_change_what_completed_epochs_mean_are_refused_on_resume(finished, tmp_path, override):
+def test_keys_that_change_what_completed_epochs_mean_are_refused_on_resume(finished, tmp_path, in_process, override):
     data, run = finished
     key = override[2:].split("=")[0]
-    done = train(data, copy_run(run, tmp_path / "run"), "--epochs=3", "--resume=auto", override)
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert f"config key {key!r} has value" in done.stderr and "changes what the completed epochs mean" in done.stderr
+    status, _, err = in_process(train_main, *train_args(data, copy_run(run, tmp_path / "run"), "--epochs=3",
+                                                        "--resume=auto", override))
+    assert status == 2 and "Traceback" not in err
+    assert f"config key {key!r} has value" in err and "changes what the completed epochs mean" in err
     assert epochs_in((tmp_path / "run" / "metrics.jsonl").read_text()) == [1, 2]
 
 
@@ -446,7 +475,8 @@ def test_a_complete_record_is_kept_and_every_missing_or_mistyped_field_is_named(
 
 
 @pytest.mark.parametrize("damage", ["missing", "mistyped", "repeated"])
-def test_records_that_parse_but_are_not_complete_are_dropped_and_the_run_goes_on(finished, tmp_path, damage):
+def test_records_that_parse_but_are_not_complete_are_dropped_and_the_run_goes_on(finished, tmp_path, in_process,
+                                                                                 damage):
     data, run = finished
     run = copy_run(run, tmp_path / "run")
     first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
@@ -454,9 +484,9 @@ def test_records_that_parse_but_are_not_complete_are_dropped_and_the_run_goes_on
             "mistyped": {**first, "epoch": 3, "lr": "0.1"}, "repeated": first}[damage]
     with open(run / "metrics.jsonl", "a") as metrics:
         metrics.write(json.dumps(line) + "\n")
-    done = train(data, run, "--epochs=3", "--resume=auto")
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
-    assert "metrics.jsonl: dropped 1 damaged line(s) (line 3: " in done.stdout
+    status, out, err = in_process(train_main, *train_args(data, run, "--epochs=3", "--resume=auto"))
+    assert status == 0 and "Traceback" not in err, err[-2000:]
+    assert "metrics.jsonl: dropped 1 damaged line(s) (line 3: " in out
     assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2, 3]
     assert json.loads((run / "summary.json").read_text())["epochs"] == 3
 
@@ -511,12 +541,12 @@ def test_a_claim_with_a_damaged_field_neither_blocks_nor_misleads(tmp_path, capl
         holder.release()
 
 
-def test_a_claims_path_that_is_not_a_folder_is_one_line(tiny_data, tmp_path):
+def test_a_claims_path_that_is_not_a_folder_is_one_line(tiny_data, tmp_path, in_process):
     run = tmp_path / "run"
     run.mkdir()
     (run / ".wrn-claims").write_text("not a folder")
-    done = train(tiny_data, run)
-    assert done.returncode == 2 and done.stderr.strip() == (
+    status, _, err = in_process(train_main, *train_args(tiny_data, run))
+    assert status == 2 and err.strip() == (
         f"error: {run / '.wrn-claims'} is not a folder: this package keeps the run claims of train_url {run} there; "
         "remove or rename it")
 

@@ -20,12 +20,10 @@ def train(data, run, *extra):
     return run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={run}", *RUN, *extra)
 
 
-@pytest.fixture(scope="module")
-def pretrained(tmp_path_factory):
-    work = tmp_path_factory.mktemp("pretrained")
-    done = train(make_cifar(work / "c10"), work / "run", "--epochs=2")
-    assert done.returncode == 0, done.stderr[-2000:]
-    return work / "run" / "ckpt"
+@pytest.fixture
+def pretrained(trained_run):
+    """The checkpoints of the session's tiny CIFAR-10 run (2 epochs, this file's RUN keys), read-only."""
+    return trained_run["run"] / "ckpt"
 
 
 def test_a_cifar10_model_fine_tuned_onto_cifar100_with_a_frozen_backbone(pretrained, tmp_path):

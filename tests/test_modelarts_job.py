@@ -7,7 +7,8 @@ import json
 import pytest
 
 from apistandin import RecordingServer
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, run_in_process
+from wrn.cli import submit_main
 from wrn.platform.modelarts.api import ModelArtsApi
 from wrn.platform.modelarts.spec import JobError, load_job
 from wrn.platform.modelarts.upload import code_files
@@ -22,10 +23,12 @@ ENGINE = {"engine_name": "Ascend-Powered-Engine",
 
 
 def dry_run(name: str, *extra: str) -> dict:
-    done = run_cli("modelarts/submit.py", "submit", str(JOBS / f"{name}.yaml"), "--var", "OBS_BUCKET=team-bucket",
-                   "--dry-run", *extra)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    """The request body `modelarts/submit.py submit --dry-run` prints, run in this process (the script's own
+    subprocesses are the tests that call run_cli)."""
+    status, out, err = run_in_process(submit_main, "submit", str(JOBS / f"{name}.yaml"), "--var",
+                                      "OBS_BUCKET=team-bucket", "--dry-run", *extra)
+    assert status == 0, err
+    return json.loads(out)
 
 
 def test_every_job_definition_is_listed_and_valid():

@@ -14,13 +14,15 @@ real service answers is the model package's own business (customize_service.py).
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
 import pytest
 
 from apistandin import RecordingServer
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, run_in_process
+from wrn.cli import submit_main
 from wrn.platform.modelarts.model_package import open_package
 from wrn.platform.modelarts.service_spec import load_service
 from wrn.platform.modelarts.spec import JobError
@@ -130,8 +132,11 @@ def standin():
     server.stop()
 
 
-def submit(*args: str, env: dict | None = None):
-    return run_cli("modelarts/submit.py", *args, env=env)
+def submit(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """modelarts/submit.py ARGS run in this process (its own subprocess test is
+    test_the_submit_script_itself_prints_the_body_and_exits_2_on_a_bad_definition)."""
+    status, out, err = run_in_process(submit_main, *args, env=env)
+    return subprocess.CompletedProcess(["modelarts/submit.py", *args], status, out, err)
 
 
 def dry_run(*args: str, env: dict | None = None) -> dict:
@@ -167,6 +172,21 @@ def test_deploy_dry_run_bodies_field_by_field(tmp_path):
                                  "config": [{"model_id": "<model_id of the created model>",
                                              "specification": "modelarts.vm.cpu.2u", "instance_count": 1,
                                              "weight": 100}]}
+
+
+def test_the_submit_script_itself_prints_the_body_and_exits_2_on_a_bad_definition(tmp_path):
+    """The other tests run submit in-process; this one runs modelarts/submit.py as a user does."""
+    env = {"HUAWEICLOUD_SDK_REGION": "cn-north-4", "OBS_ENDPOINT": ""}
+    package = make_package(tmp_path / "OUT")
+    done = run_cli("modelarts/submit.py", "deploy", str(SERVICES / "wrn_cifar10_cpu.yaml"), "--package", str(package),
+                   "--var", "OBS_BUCKET=team-bucket", "--dry-run", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["model"]["model_name"] == "wrn-cifar10"
+    bad = run_cli("modelarts/submit.py", "deploy", str(SERVICES / "wrn_cifar10_cpu.yaml"), "--package", str(package),
+                  "--var", "OBS_BUCKET=team-bucket", "--set", "service.instance_count=0", "--dry-run", env=env)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        f"error: {SERVICES / 'wrn_cifar10_cpu.yaml'}: service.instance_count 0 must be an integer 1-128 (instances of "
+        "the model)"], bad.stderr
 
 
 def test_service_options_in_the_body_and_model_id_without_package(tmp_path):

@@ -10,19 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_cifar, run_cli, tiny_args
+from conftest import made_once, make_cifar, run_cli, tiny_args, train_tiny_run
 
 pytest.importorskip("onnx", reason="export --quantize needs the [onnx] extra")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("quantize")
-    data = make_cifar(root / "data", train_sizes=(320,), eval_size=60)
-    done = run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={root / 'run'}",
-                   *tiny_args(), "--epochs=2", "--warmup_epochs=0")
-    assert done.returncode == 0, done.stderr
-    return data, root / "run" / "ckpt" / "best.ckpt"
+    """A tiny run on 320 training images (a model that has learnt the classes, for INT8 to keep), made once per
+    session; read-only."""
+    made = made_once(tmp_path_factory, "quantize_run",
+                     lambda root: train_tiny_run(root, train_sizes=(320,), eval_size=60))
+    return Path(made["data"]), Path(made["run"]) / "ckpt" / "best.ckpt"
 
 
 def export(checkpoint, out: Path, *extra: str, batch: int = 4, script: str = "local/export.py"):

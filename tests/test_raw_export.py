@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY, make_cifar, run_cli, tiny_args
+from conftest import ROOT, TINY, made_once, make_cifar, run_cli, tiny_args
 from test_sidecar import CURRENT
 from wrn.config import load_config
 from wrn.cifar import FORMATS, read_records
@@ -29,15 +29,18 @@ BATCH = 4
 EVAL_IMAGES = 43
 
 
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory) -> dict:
-    """A tiny checkpoint trained here, its eval result, and its raw ONNX/MINDIR and float ONNX exports (batch 4)."""
-    root = tmp_path_factory.mktemp("raw")
-    data = make_cifar(root / "data", eval_size=EVAL_IMAGES)
-    done = run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={root / 'run'}",
-                   *tiny_args(), "--epochs=2", "--warmup_epochs=0")
-    assert done.returncode == 0, done.stderr[-3000:]
-    checkpoint = root / "run" / "ckpt" / "best.ckpt"
+@pytest.fixture(scope="session")
+def exports(tmp_path_factory, trained_run) -> dict:
+    """The session's tiny checkpoint, its eval result, and its raw ONNX/MINDIR and float ONNX exports (batch 4),
+    made once per session."""
+    made = made_once(tmp_path_factory, "raw_exports", lambda root: make_exports(root, trained_run))
+    return {"root": Path(made["root"]), "data": Path(made["data"]), "checkpoint": Path(made["checkpoint"]),
+            "eval": made["eval"], "files": {tuple(key.split("/")): Path(path) for key, path in made["files"].items()}}
+
+
+def make_exports(root: Path, trained_run: dict) -> dict:
+    data, checkpoint = trained_run["data"], trained_run["run"] / "ckpt" / "best.ckpt"
+    assert len(read_records([data / "eval" / "test_batch.bin"], FORMATS["cifar10"])[1]) == EVAL_IMAGES
     evaluated = run_cli("local/eval.py", "--config=demo", f"--data_url={data}", f"--checkpoint={checkpoint}",
                         *tiny_args())
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
@@ -45,8 +48,8 @@ def exports(tmp_path_factory) -> dict:
     for file_format, kind in (("ONNX", "raw"), ("MINDIR", "raw"), ("ONNX", "normalised")):
         done = export(checkpoint, root / "export", file_format, "--input", kind)
         assert done.returncode == 0, done.stderr[-3000:]
-        files[file_format, kind] = Path(json.loads(done.stdout.strip().splitlines()[-1])["path"])
-    return {"root": root, "data": data, "checkpoint": checkpoint, "files": files,
+        files[f"{file_format}/{kind}"] = json.loads(done.stdout.strip().splitlines()[-1])["path"]
+    return {"root": str(root), "data": str(data), "checkpoint": str(checkpoint), "files": files,
             "eval": json.loads(evaluated.stdout.strip().splitlines()[-1])}
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from clikit import run_in_process
+from conftest import run_in_process
 from wrn.cli import ranktable_main
 from wrn.errors import LaunchError
 from wrn.platform.runtime import detect_launch
@@ -114,9 +114,9 @@ def test_ranktable_command_gives_the_devices_of_a_server(tmp_path, capsys):
     for table, devices in ((rank_table(tmp_path / "one.json", 1, 8), "8"),
                            (rank_table(tmp_path / "two.json", 2, 4), "4"),
                            (jobstart_hccl(tmp_path / "ma", instances=2, per_instance=2), "2")):
-        assert run_in_process(capsys, ranktable_main, "devices", str(table)) == (0, devices + "\n", ""), table
+        assert run_in_process(ranktable_main, "devices", str(table)) == (0, devices + "\n", ""), table
     # ModelArts may name the folder that holds jobstart_hccl.json, as for the launch
-    assert run_in_process(capsys, ranktable_main, "devices", str(tmp_path / "ma")) == (0, "2\n", "")
+    assert run_in_process(ranktable_main, "devices", str(tmp_path / "ma")) == (0, "2\n", "")
 
 
 @pytest.mark.parametrize("content,problem", [
@@ -135,5 +135,5 @@ def test_ranktable_command_refuses_a_bad_table_in_one_line(tmp_path, capsys, con
     path = tmp_path / "rank_table.json"
     if content is not None:
         path.write_text(content)
-    code, out, err = run_in_process(capsys, ranktable_main, "devices", str(path))
+    code, out, err = run_in_process(ranktable_main, "devices", str(path))
     assert (code, out, err) == (2, "", "error: " + problem.format(path=path) + "\n")

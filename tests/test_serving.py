@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, made_once, run_cli
 from servekit import MODEL, Client, eval_classes, eval_set, image_file, multipart, train_and_package
 from test_sidecar import CURRENT, RAW
 from wrn.deploy.package import HELPERS, pip_pins
@@ -28,9 +28,12 @@ from wrn.serving.runner import ModelRunner
 from wrn.serving.sidecar import Sidecar
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def packaged(tmp_path_factory) -> dict:
-    return train_and_package(tmp_path_factory.mktemp("serving"))
+    """Trained and packaged once per session (whichever worker asks first), read-only."""
+    made = made_once(tmp_path_factory, "serving_package",
+                     lambda work: {k: str(v) if isinstance(v, Path) else v for k, v in train_and_package(work).items()})
+    return {**made, **{key: Path(made[key]) for key in ("work", "data", "checkpoint", "model_dir", "model_file")}}
 
 
 @pytest.fixture(scope="module")

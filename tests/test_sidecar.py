@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from clikit import run_in_process
-from conftest import ROOT
+from conftest import ROOT, run_in_process
 from wrn.cli import sidecar_main
 from wrn.deploy.aipp import aipp_config
 from wrn.serving.errors import PackageError
@@ -180,16 +179,16 @@ def test_a_newer_sidecars_unknown_fields_are_kept():
 
 def test_the_sidecar_command_gives_shell_scripts_one_value_a_line(tmp_path, capsys):
     path = written(tmp_path, CURRENT)
-    code, out, err = run_in_process(capsys, sidecar_main, str(path), "batch_size", "num_classes", "input_shape",
+    code, out, err = run_in_process(sidecar_main, str(path), "batch_size", "num_classes", "input_shape",
                                     "input_name", "normalisation.mean", "normalisation.in_graph")
     assert (code, err) == (0, "") and out.splitlines() == ["4", "10", "4,3,32,32", "x", "0.3,0.3,0.3", "false"]
-    code, out, _ = run_in_process(capsys, sidecar_main, str(written(tmp_path, FIRST)), "input_name", "input_dtype")
+    code, out, _ = run_in_process(sidecar_main, str(written(tmp_path, FIRST)), "input_name", "input_dtype")
     assert (code, out) == (0, "\nfloat32\n")  # absent before input_name: an empty line
 
 
 def test_the_sidecar_command_refuses_a_damaged_sidecar_in_one_line(tmp_path, capsys):
     path = written(tmp_path, changed(CURRENT, "input_shape", "4x3x32x32"))
-    code, out, err = run_in_process(capsys, sidecar_main, str(path), "batch_size")
+    code, out, err = run_in_process(sidecar_main, str(path), "batch_size")
     assert (code, out) == (2, "")
     assert err == f'error: sidecar {path}: input_shape "4x3x32x32": expected 4 positive integers (batch first)\n'
     with pytest.raises(SystemExit):
