@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, make_cifar, run_cli, run_in_process, tiny_args
+from conftest import ROOT, run_cli, run_in_process, tiny_args
 from wrn.cli import eval_main, export_main, infer_main
 from wrn.deploy.infer import InferError, postprocess
 from wrn.serving.sidecar import Sidecar, path_of

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import made_once, make_cifar, run_cli, tiny_args, train_tiny_run
+from conftest import made_once, run_cli, tiny_args, train_tiny_run
 
 pytest.importorskip("onnx", reason="export --quantize needs the [onnx] extra")
 

@@ -46,8 +46,9 @@ def resume_point(run: RunDir, cfg: Config, resume: str, topology: runtime.Topolo
         fetch_remote(run, run.metrics)
         fetch_remote(run, run.history)
     params = ckpt.read(source) if source else None
-    into_new_run = resume not in ("", "auto") and not _same_location(resume, run.location(RunDir.LAST_CKPT))
-    named = run.location(RunDir.LAST_CKPT) if resume == "auto" else resume  # as the user knows it
+    last = run.location(RunDir.LAST_CKPT)
+    into_new_run = resume not in ("", "auto") and not _same_location(resume, last)
+    named = last if resume == "auto" else resume  # as the user knows it
     if params is None:
         return Resume(source, None, named, into_new_run)
     # Before any data is read: a resume that would mislabel its epochs is refused at once.

@@ -64,8 +64,8 @@ def train(cfg: Config, data_url: str | Path, train_url: str | Path, resume: str 
           scratch: str | None = None, eval_data_url: str | Path | None = None,
           pretrained: str | Path | None = None) -> dict:
     """Train `cfg` on data_url into the run directory train_url (each a local path or an obs:// URL); evaluate on
-    eval_data_url's test_batch.bin when given, else on data_url's eval split; start from `pretrained`'s weights
-    (fine-tuning) unless the run resumes."""
+    eval_data_url's eval file (test_batch.bin, CIFAR-100: test.bin) when given, else on data_url's eval split; start
+    from `pretrained`'s weights (fine-tuning) unless the run resumes."""
     started = time.perf_counter()
     topology = setup_runtime(cfg)
     options = StagingOptions.from_env(scratch)

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 from wrn.platform.modelarts.api import ModelArtsApi
+from wrn.platform.modelarts.definition import CREDENTIAL_ENV, JobError
 from wrn.platform.modelarts.inference import Inference, Waiting, model_body, obs_https_location, service_body
 from wrn.platform.modelarts.model_package import Package, model_type_and_runtime, open_package, upload_package
 from wrn.platform.modelarts.predict import TOKEN_ENV
 from wrn.platform.modelarts.service_spec import ServiceSpec, load_service
-from wrn.platform.modelarts.definition import CREDENTIAL_ENV, JobError
 from wrn.platform.redact import Redactor
 
 MODEL_ID_PLACEHOLDER = "<model_id of the created model>"
