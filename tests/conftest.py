@@ -8,7 +8,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -168,7 +167,6 @@ def run_in_process(main, *argv: str, env: dict | None = None) -> tuple[int, str,
     from wrn import cli, signals
     from wrn.platform.storage import reset_remote_storage
 
-    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     out, err = io.StringIO(), io.StringIO()
     environ = dict(os.environ)
     os.environ.update(env or {})
@@ -180,10 +178,7 @@ def run_in_process(main, *argv: str, env: dict | None = None) -> tuple[int, str,
             except SystemExit as exit_:  # argparse's usage errors end the script with status 2 this way
                 status = exit_.code
     finally:
-        # run() takes SIGINT/SIGTERM over as a command does; pytest keeps its own between tests.
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-        signals._installed = False
+        signals.uninstall()  # run() takes SIGINT/SIGTERM over as a command does; pytest keeps its own
         os.environ.clear()
         os.environ.update(environ)
         reset_remote_storage()

@@ -109,7 +109,7 @@ def test_inconsistent_environments_are_clear_errors(tmp_path, case, message):
         detect_launch(env, rank_table_timeout=0.6)
 
 
-def test_ranktable_command_gives_the_devices_of_a_server(tmp_path, capsys):
+def test_ranktable_command_gives_the_devices_of_a_server(tmp_path):
     """What scripts/run_distribute_train.sh asks (one process per card): the same parser as the launch."""
     for table, devices in ((rank_table(tmp_path / "one.json", 1, 8), "8"),
                            (rank_table(tmp_path / "two.json", 2, 4), "4"),
@@ -131,9 +131,32 @@ def test_ranktable_command_gives_the_devices_of_a_server(tmp_path, capsys):
                                                                    "server with at least one device"),
     (None, "RANK_TABLE_FILE {path} does not exist"),
 ])
-def test_ranktable_command_refuses_a_bad_table_in_one_line(tmp_path, capsys, content, problem):
+def test_ranktable_command_refuses_a_bad_table_in_one_line(tmp_path, content, problem):
     path = tmp_path / "rank_table.json"
     if content is not None:
         path.write_text(content)
     code, out, err = run_in_process(ranktable_main, "devices", str(path))
     assert (code, out, err) == (2, "", "error: " + problem.format(path=path) + "\n")
+
+
+def test_a_command_run_inside_a_process_gives_the_signals_back():
+    """The command-line wrapper takes SIGINT/SIGTERM over; a caller that ran it in its own process (as the tests do)
+    gets its own handlers back with `signals.uninstall()`."""
+    import signal
+
+    from wrn import signals
+    from wrn.cli import run
+
+    def ours(signum, frame):
+        pass
+
+    before = {signum: signal.signal(signum, ours) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        seen = {}
+        assert run(lambda argv: seen.update(handler=signal.getsignal(signal.SIGTERM)) or 0, []) == 0
+        assert seen["handler"] is not ours  # taken over while the command ran
+        signals.uninstall()
+        assert signal.getsignal(signal.SIGINT) is ours and signal.getsignal(signal.SIGTERM) is ours
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)

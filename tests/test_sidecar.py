@@ -177,7 +177,7 @@ def test_a_newer_sidecars_unknown_fields_are_kept():
     assert sidecar.extra == {"calibration": {"images": 256}} and sidecar.to_dict()["calibration"] == {"images": 256}
 
 
-def test_the_sidecar_command_gives_shell_scripts_one_value_a_line(tmp_path, capsys):
+def test_the_sidecar_command_gives_shell_scripts_one_value_a_line(tmp_path):
     path = written(tmp_path, CURRENT)
     code, out, err = run_in_process(sidecar_main, str(path), "batch_size", "num_classes", "input_shape",
                                     "input_name", "normalisation.mean", "normalisation.in_graph")

@@ -21,6 +21,7 @@ from wrn.errors import Stopped
 _graceful = False
 _installed = False  # only the command-line entry points take the signals over; a library caller keeps its own
 _deferred: list[str] | None = None  # inside `deferred()`: the signals received, raised when it ends
+_previous: dict[int, object] = {}  # the handlers `install()` replaced, for `uninstall()`
 
 
 def _handle(signum: int, frame) -> None:
@@ -43,7 +44,19 @@ def install() -> None:
     if threading.current_thread() is threading.main_thread():
         _installed = True
         for signum in (signal.SIGINT, signal.SIGTERM):
+            _previous.setdefault(signum, signal.getsignal(signum))
             signal.signal(signum, _handle)
+
+
+def uninstall() -> None:
+    """Give SIGINT and SIGTERM back to the handlers `install()` found: for a caller that ran a command inside its
+    own long-lived process (a test runner) and keeps handling signals itself afterwards."""
+    global _graceful, _installed
+    if _installed and threading.current_thread() is threading.main_thread():
+        for signum, handler in _previous.items():
+            signal.signal(signum, handler)
+    _previous.clear()
+    _graceful = _installed = False
 
 
 def graceful_from_here() -> None:
