@@ -16,7 +16,7 @@ import yaml
 
 from wrn import modelzoo
 from wrn.cifar.formats import FORMATS, dataset_classes
-from wrn.depth import DEPTH_RULE, is_wrn_depth
+from wrn.depth import DEPTH_RULE, VALID_DEPTHS, is_wrn_depth
 from wrn.errors import ConfigError
 from wrn.values import coerce_scalar, read_utf8, type_name
 
@@ -237,7 +237,7 @@ def _validate(cfg: Config, source: str) -> None:
             values = v[key] if isinstance(v[key], list) else [v[key]]
             check(all(math.isfinite(x) for x in values), key, "finite numbers (not nan or inf)")
     check(0 <= v["seed"] <= 2**32 - 1, "seed", "an integer in [0, 4294967295]")
-    check(is_wrn_depth(v["depth"]), "depth", f"{DEPTH_RULE} (10, 16, 22, 28, 40, ...)")
+    check(is_wrn_depth(v["depth"]), "depth", f"{DEPTH_RULE} ({VALID_DEPTHS})")
     for key in ("widen_factor", "num_classes", "batch_size", "eval_batch_size", "epochs", "num_workers",
                 "log_interval", "eval_interval", "eval_start_epoch"):
         check(v[key] >= 1, key, "an integer >= 1")
