@@ -44,6 +44,23 @@ def test_a_train_url_that_cannot_be_a_folder_is_one_line(tmp_path):
         RunDir.open(tmp_path / "afile" / "run")
 
 
+def test_every_output_argument_is_proven_writable_before_the_work(tmp_path):
+    """train_url, eval's --output file and infer's --output folder share one probe; each names its own argument."""
+    from wrn.deploy.infer import check_output_folder
+    from wrn.errors import WrnError
+    from wrn.fileio import check_writable
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(WrnError, match=r"^--output .*afile/x/eval.json: its folder .*afile/x is not writable \(Not a "
+                                       r"directory\)$"):
+        check_writable(tmp_path / "afile" / "x" / "eval.json")
+    with pytest.raises(WrnError, match=r"^--output .*afile/out: not a writable folder \(Not a directory\)$"):
+        check_output_folder(tmp_path / "afile" / "out")
+    check_writable(tmp_path / "new" / "eval.json")
+    check_output_folder(tmp_path / "results")
+    assert (tmp_path / "new").is_dir() and list((tmp_path / "results").iterdir()) == []  # no probe left behind
+
+
 def test_writes_are_whole_or_absent_and_each_finished_one_is_reported(tmp_path):
     run = RunDir.open(tmp_path / "run")
     heard: list[tuple[str, bool]] = []

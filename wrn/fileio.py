@@ -79,13 +79,19 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def prove_writable(folder: Path) -> None:
+    """Create `folder` if needed and a file in it (removed at once): OSError unless this user can write there. Each
+    caller words the error for its own argument."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".wrn-write-test-"):
+        pass
+
+
 def check_writable(output: Path) -> None:
     """Before the work, not after: --output must be a file path in a folder this user can write."""
     if output.is_dir():
         raise WrnError(f"--output {output} is a folder: give a file path, e.g. {output / 'eval.json'}")
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=output.parent, prefix=".wrn-write-test-"):
-            pass
+        prove_writable(output.parent)
     except OSError as exc:
         raise WrnError(f"--output {output}: its folder {output.parent} is not writable ({exc.strerror})") from None

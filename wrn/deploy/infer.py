@@ -12,7 +12,6 @@ postprocess: acc.log with top-1, top-5 and the image count; a missing or wrongly
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from wrn.deploy.rawinput import NORMALISED, RAW, check_input_kind, normalised
 from wrn.errors import WrnError
-from wrn.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from wrn.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, prove_writable
 
 IMAGE_DIR, LABEL_DIR, RESULT_DIR, TIME_DIR = "img_data", "label", "result_Files", "time_Result"
 TIME_FILE = "test_perform_static.txt"
@@ -95,9 +94,7 @@ def check_output_folder(output: Path) -> None:
     if output.exists() and not output.is_dir():
         raise InferError(f"--output {output} is a file: give a folder (result_Files/ and time_Result/ go there)")
     try:
-        output.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=output, prefix=".wrn-write-test-"):
-            pass
+        prove_writable(output)
     except OSError as exc:
         raise InferError(f"--output {output}: not a writable folder ({exc.strerror or exc})") from None
 

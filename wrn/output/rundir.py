@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import shutil
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any, Callable, Iterator
 
 from wrn import signals
 from wrn.errors import RunDirError
-from wrn.fileio import append_line, atomic_path
+from wrn.fileio import append_line, atomic_path, prove_writable
 from wrn.output.claim import RunClaim
 from wrn.platform.runtime import launch_id
 from wrn.platform.staging import UPLOAD_SUFFIX, RunUploader, StagingOptions, scratch_slot
@@ -47,10 +46,7 @@ class RunDir:
         """Create the folder if needed and prove it is writable before any training work starts."""
         root = Path(path).expanduser()
         try:
-            root.mkdir(parents=True, exist_ok=True)
-            probe = root / f".write-test-{uuid.uuid4().hex}"
-            probe.write_bytes(b"")
-            probe.unlink()
+            prove_writable(root)
         except OSError as exc:
             raise RunDirError(f"train_url {root} is not a writable folder: {exc.strerror or exc}") from None
         return cls(root.resolve(), rank, remote)
