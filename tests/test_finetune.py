@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import make_cifar, run_cli, tiny_args
+from conftest import make_cifar, run_in_process, tiny_args
 from wrn.cifar import read_records, write_records
+from wrn.cli import train_main
 from wrn.output import checkpoint as ckpt
 
 RUN = [*tiny_args(), "--warmup_epochs=0"]
 
 
-def train(data, run, *extra):
-    return run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={run}", *RUN, *extra)
+def train(data, run, *extra) -> subprocess.CompletedProcess:
+    """local/train.py's entry function in this process (its exit status, stdout and stderr): the script itself has
+    its own subprocess tests (test_cli), fine-tuning is what these check."""
+    argv = ["--config=demo", f"--data_url={data}", f"--train_url={run}", *RUN, *extra]
+    status, out, err = run_in_process(train_main, *argv)
+    return subprocess.CompletedProcess(["local/train.py", *argv], status, out, err)
 
 
 @pytest.fixture
