@@ -200,9 +200,10 @@ def in_process():
 
 # A run that outlives its warm-up and both milestones, keeps every epoch's checkpoint and names its sink mode: the
 # tests that read a finished run, its periodic checkpoints or its lr sequence (and those that resume from it or
-# train its twin in sink mode) share it instead of each training one like it.
+# train its twin in sink mode) share it instead of each training one like it. Its 40 eval images are one batch: one
+# eval graph to compile per network rather than two (trained_run keeps a last batch that is not whole).
 WHOLE_RUN = {"epochs": 4, "lr": 0.1, "lr_schedule": "multistep", "lr_milestones": "2,3", "warmup_epochs": 1,
-             "keep_checkpoint_max": 4, "dataset_sink_mode": "false"}
+             "keep_checkpoint_max": 4, "dataset_sink_mode": "false", "eval_batch_size": 40}
 
 
 @pytest.fixture(scope="session")

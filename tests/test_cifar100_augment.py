@@ -99,7 +99,8 @@ def _entry(main, *argv: str) -> str:
 
 def test_cifar100_trains_evaluates_exports_and_runs_through_the_310_files(tmp_path):
     data = make_cifar(tmp_path / "data", dataset="cifar100")
-    model = [*tiny_args(), "--dataset=cifar100"]
+    # the 40 eval images in one batch: one eval graph to compile per network
+    model = [*tiny_args(), "--dataset=cifar100", "--eval_batch_size=40"]
     # one epoch: a CIFAR-100 checkpoint is what the chain needs
     _entry(train_main, "--config=demo", f"--data_url={data}", f"--train_url={tmp_path / 'run'}", *model,
            "--epochs=1", "--warmup_epochs=0")
@@ -120,11 +121,14 @@ def test_cifar100_trains_evaluates_exports_and_runs_through_the_310_files(tmp_pa
     assert accuracy["images"] == result["images"] == 40 and accuracy["top1"] == pytest.approx(result["top1"])
 
 
-def test_coarse_labels_train_a_20_class_head(tmp_path):
+def test_coarse_labels_train_a_20_class_head_on_mixed_soft_labels(tmp_path):
+    # one run for two variants that do not interact: CIFAR-100's coarse labels (a 20-class head), and mixup/cutmix
+    # mixing them into soft labels, with label smoothing
     data = make_cifar(tmp_path / "data", dataset="cifar100")
-    summary = train(load_config("demo", {**_tiny(), "dataset": "cifar100", "label": "coarse", "epochs": 1}), data,
-                    tmp_path / "run")
-    assert summary["epochs"] == 1
+    summary = train(load_config("demo", {**_tiny(), "dataset": "cifar100", "label": "coarse", "epochs": 1,
+                                         "mixup": 0.4, "cutmix": 1.0, "mix_probability": 0.5,
+                                         "label_smoothing": 0.1}), data, tmp_path / "run")
+    assert summary["epochs"] == 1 and summary["eval_images"] == 40
     assert ms.load_checkpoint(str(tmp_path / "run" / "ckpt" / "best.ckpt"))["fc.weight"].shape[0] == 20
 
 
@@ -258,7 +262,4 @@ def test_the_soft_label_loss_honours_label_smoothing():
         assert got == pytest.approx(expected, abs=1e-5)
 
 
-def test_a_mixing_run_trains(tmp_path):
-    summary = train(load_config("demo", {**_tiny(), "epochs": 1, "mixup": 0.4, "cutmix": 1.0, "mix_probability": 0.5,
-                                         "label_smoothing": 0.1}), make_cifar(tmp_path / "d"), tmp_path / "run")
-    assert summary["epochs"] == 1 and summary["eval_images"] == 40
+# A run that trains on mixed soft labels: test_coarse_labels_train_a_20_class_head_on_mixed_soft_labels above.

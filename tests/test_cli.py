@@ -82,7 +82,7 @@ def test_standalone_launcher(tiny_data: Path, tmp_path: Path):
 
 
 def test_demo_command_end_to_end_short(tmp_path: Path):
-    # The same flow (data, train, eval, curves) at a sixth of the recipe's cost: WRN-10-1 rather than WRN-10-2, and one
+    # The same flow (data, train, eval, curves) at a fraction of the recipe's cost: WRN-10-1 rather than WRN-10-2, one
     # epoch of the 1,437 training digits in batches of 16 (89 steps). Steps, not start-up, are what this test pays
     # for: one epoch of the digits is 15 times the images of a tiny run's. The recipe itself is trained in full by
     # the slow test below.

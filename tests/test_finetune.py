@@ -15,7 +15,8 @@ from wrn.cifar import read_records, write_records
 from wrn.cli import train_main
 from wrn.output import checkpoint as ckpt
 
-RUN = [*tiny_args(), "--warmup_epochs=0"]
+# the 40 eval images in one batch: one eval graph to compile per run rather than two
+RUN = [*tiny_args(), "--warmup_epochs=0", "--eval_batch_size=40"]
 
 
 def train(data, run, *extra) -> subprocess.CompletedProcess:
@@ -73,6 +74,8 @@ def test_fine_tuning_starts_at_epoch_one_with_a_fresh_optimizer(pretrained, tmp_
     assert [r["epoch"] for r in records] == [1] and records[0]["global_step"] == 6  # not 12 + 6
     again = train(data, tmp_path / "ft", "--epochs=2", "--resume=auto", f"--pretrained={pretrained / 'last.ckpt'}")
     assert again.returncode == 0 and "is not applied again" in again.stdout
+    records = [json.loads(r) for r in (tmp_path / "ft" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["epoch"], r["global_step"]) for r in records] == [(1, 6), (2, 12)]  # its own run went on
 
 
 def test_a_pretrained_checkpoint_of_another_width_names_the_parameter(pretrained, tmp_path):

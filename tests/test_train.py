@@ -42,14 +42,28 @@ def test_training_learns_and_fills_the_run_directory(whole_run):
     assert state.best_top1 == pytest.approx(summary["best_top1"])
 
 
-def test_eval_schedule_periodic_checkpoints_and_loss_scale(tiny_data: Path, tiny_cfg, tmp_path: Path):
-    cfg = tiny_cfg(epochs=5, eval_interval=2, eval_start_epoch=2, keep_checkpoint_max=2, loss_scale=1024)
-    train(cfg, tiny_data, tmp_path / "run")
-    records = metrics(tmp_path / "run")
+def test_eval_schedule_periodic_checkpoints_loss_scale_and_accumulation(tiny_data: Path, tiny_cfg, tmp_path: Path):
+    # one run for four options that do not interact: which epochs evaluate, which checkpoints are kept, a fixed loss
+    # scale, and optimizer steps of 5 accumulated micro-batches of 4
+    cfg = tiny_cfg(epochs=5, eval_interval=2, eval_start_epoch=2, keep_checkpoint_max=2, loss_scale=1024,
+                   batch_size=4, accumulation_steps=5, log_interval=2)
+    run = tmp_path / "run"
+    train(cfg, tiny_data, run)
+    records = metrics(run)
     assert [r["epoch"] for r in records if r["top1"] is not None] == [2, 4, 5]  # 5: the last epoch always evaluates
     assert all(np.isfinite(r["train_loss"]) for r in records)
     assert [(r["loss_scale"], r["overflow_steps"]) for r in records] == [(1024, 0)] * 5
-    assert sorted(p.name for p in (tmp_path / "run" / "ckpt").glob("epoch_*")) == ["epoch_0004.ckpt", "epoch_0005.ckpt"]
+    assert sorted(p.name for p in (run / "ckpt").glob("epoch_*")) == ["epoch_0004.ckpt", "epoch_0005.ckpt"]
+    # 96 images = 24 micro-batches of 4 = 4 optimizer steps of 5 micro-batches, the last 4 left out
+    assert [r["global_step"] for r in records] == [4, 8, 12, 16, 20]
+    last = ckpt.read(run / "ckpt" / "last.ckpt")
+    state = ckpt.train_state(last, "last")
+    assert (state.global_step, state.steps_per_epoch) == (20, 4)
+    assert last["global_step"].asnumpy().item() == 20  # the LR position
+    assert not [name for name in last if name.startswith("accumulated.")]
+    log = (run / "train.log").read_text()
+    assert "batch 4 per device x 5 accumulated, 20 global" in log and "epoch 5/5 step 4/4 loss" in log
+    assert "the last 4 of 24 micro-batches per epoch make no whole optimizer step" in log
 
 
 def test_periodic_checkpoints_are_the_epochs_whole_state_and_best_holds_weights(whole_run):
