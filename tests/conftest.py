@@ -189,3 +189,29 @@ def run_in_process(main, *argv: str, env: dict | None = None) -> tuple[int, str,
 def in_process():
     """`run_in_process`, for tests that take it as a fixture."""
     return run_in_process
+
+
+# ---- task "training": one finished 4-epoch run shared by the training tests ---------------------------------------------
+
+# A run that outlives its warm-up and both milestones, keeps every epoch's checkpoint and names its sink mode: the
+# tests that read a finished run, its periodic checkpoints or its lr sequence (and those that resume from it or
+# train its twin in sink mode) share it instead of each training one like it. Its 40 eval images are one batch: one
+# eval graph to compile per network rather than two (trained_run keeps a last batch that is not whole).
+WHOLE_RUN = {"epochs": 4, "lr": 0.1, "lr_schedule": "multistep", "lr_milestones": "2,3", "warmup_epochs": 1,
+             "keep_checkpoint_max": 4, "dataset_sink_mode": "false", "eval_batch_size": 40}
+
+
+@pytest.fixture(scope="session")
+def whole_run(tmp_path_factory) -> dict:
+    """WHOLE_RUN trained in-process once per session on make_cifar's data: "data", "run" (paths), "summary" (what
+    train() returned) and "cfg" (the Config it was trained with, to resume it or build its trainer). Read-only."""
+    from wrn.run.train import train
+
+    def make(folder: Path) -> dict:
+        data = make_cifar(folder / "data")
+        summary = train(load_config("demo", {**TINY, **WHOLE_RUN}), data, folder / "run")
+        return {"data": str(data), "run": str(folder / "run"), "summary": summary}
+
+    made = made_once(tmp_path_factory, "whole_run", make)
+    return {**made, "data": Path(made["data"]), "run": Path(made["run"]),
+            "cfg": load_config("demo", {**TINY, **WHOLE_RUN})}

@@ -14,11 +14,12 @@ import mindspore.nn as nn
 import numpy as np
 import pytest
 
-from conftest import make_cifar, run_cli, tiny_args
+from conftest import make_cifar, run_cli, run_in_process, tiny_args
 from wrn.config import load_config, recipe_names
 from wrn.cifar import CIFAR100, check_file, find_layout, read_records, write_records
 from wrn.errors import ConfigError, DataError
 from wrn.builder.build import build_dataset
+from wrn.cli import eval_main, export_main, infer_main, postprocess_main, preprocess_main, train_main
 from wrn.run.train import train
 
 # ---- the format ---------------------------------------------------------------------------------------------------
@@ -88,39 +89,46 @@ def test_download_make_demo_and_check_follow_the_dataset(tmp_path):
     assert checked.returncode == 0, checked.stderr
 
 
+def _entry(main, *argv: str) -> str:
+    """An entry script's function run in this process (the scripts have their own subprocess tests: test_cli,
+    test_export_infer, test_modelzoo); its stdout, after checking its status."""
+    status, out, err = run_in_process(main, *argv)
+    assert status == 0, err[-2000:]
+    return out
+
+
 def test_cifar100_trains_evaluates_exports_and_runs_through_the_310_files(tmp_path):
     data = make_cifar(tmp_path / "data", dataset="cifar100")
-    model = [*tiny_args(), "--dataset=cifar100"]
-    trained = run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={tmp_path / 'run'}",
-                      *model)
-    assert trained.returncode == 0, trained.stderr[-2000:]
+    # the 40 eval images in one batch: one eval graph to compile per network
+    model = [*tiny_args(), "--dataset=cifar100", "--eval_batch_size=40"]
+    # one epoch: a CIFAR-100 checkpoint is what the chain needs
+    _entry(train_main, "--config=demo", f"--data_url={data}", f"--train_url={tmp_path / 'run'}", *model,
+           "--epochs=1", "--warmup_epochs=0")
     best = tmp_path / "run" / "ckpt" / "best.ckpt"
-    evaluated = run_cli("local/eval.py", "--config=demo", f"--data_url={data}", f"--checkpoint={best}", *model)
-    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    result = json.loads(evaluated.stdout.strip().splitlines()[-1])
-    exported = run_cli("local/export.py", "--config=demo", f"--checkpoint={best}", "--file_format=MINDIR",
-                       "--batch_size=4", f"--train_url={tmp_path / 'export'}",
-                       *[a for a in model if not a.startswith("--batch_size")])
-    assert exported.returncode == 0, exported.stderr[-2000:]
+    evaluated = _entry(eval_main, "--config=demo", f"--data_url={data}", f"--checkpoint={best}", *model)
+    result = json.loads(evaluated.strip().splitlines()[-1])
+    _entry(export_main, "--config=demo", f"--checkpoint={best}", "--file_format=MINDIR", "--batch_size=4",
+           f"--train_url={tmp_path / 'export'}", *[a for a in model if not a.startswith("--batch_size")])
     sidecar = tmp_path / "export" / "wrn10_1_b4.mindir.json"
     assert json.loads(sidecar.read_text())["num_classes"] == 100
     work = tmp_path / "work"
-    assert run_cli("cpp_infer/preprocess.py", f"--data_url={data}", f"--output={work}", f"--sidecar={sidecar}",
-                   "--batch_size=4").returncode == 0
-    assert run_cli("local/infer.py", f"--mindir={tmp_path / 'export' / 'wrn10_1_b4.mindir'}",
-                   f"--input={work / 'img_data'}", f"--output={work}").returncode == 0
-    post = run_cli("cpp_infer/postprocess.py", f"--result_dir={work / 'result_Files'}", f"--label_dir={work / 'label'}",
-                   f"--output={work / 'acc.log'}", "--num_classes=100")
-    assert post.returncode == 0, post.stderr
-    accuracy = json.loads(post.stdout.strip().splitlines()[-1])
+    _entry(preprocess_main, f"--data_url={data}", f"--output={work}", f"--sidecar={sidecar}", "--batch_size=4")
+    _entry(infer_main, f"--mindir={tmp_path / 'export' / 'wrn10_1_b4.mindir'}", f"--input={work / 'img_data'}",
+           f"--output={work}")
+    post = _entry(postprocess_main, f"--result_dir={work / 'result_Files'}", f"--label_dir={work / 'label'}",
+                  f"--output={work / 'acc.log'}", "--num_classes=100")
+    accuracy = json.loads(post.strip().splitlines()[-1])
     assert accuracy["images"] == result["images"] == 40 and accuracy["top1"] == pytest.approx(result["top1"])
 
 
-def test_coarse_labels_train_a_20_class_head(tmp_path):
+def test_coarse_labels_train_a_20_class_head_on_mixed_soft_labels(tmp_path):
+    # one run for two variants that do not interact: CIFAR-100's coarse labels (a 20-class head), and mixup/cutmix
+    # mixing them into soft labels, with label smoothing
     data = make_cifar(tmp_path / "data", dataset="cifar100")
-    summary = train(load_config("demo", {**_tiny(), "dataset": "cifar100", "label": "coarse", "epochs": 1}), data,
-                    tmp_path / "run")
-    assert summary["epochs"] == 1
+    summary = train(load_config("demo", {**_tiny(), "dataset": "cifar100", "label": "coarse", "epochs": 1,
+                                         "mixup": 0.4, "cutmix": 1.0, "mix_probability": 0.5,
+                                         "label_smoothing": 0.1}), data, tmp_path / "run")
+    assert summary["epochs"] == 1 and summary["eval_images"] == 40
     assert ms.load_checkpoint(str(tmp_path / "run" / "ckpt" / "best.ckpt"))["fc.weight"].shape[0] == 20
 
 
@@ -254,7 +262,4 @@ def test_the_soft_label_loss_honours_label_smoothing():
         assert got == pytest.approx(expected, abs=1e-5)
 
 
-def test_a_mixing_run_trains(tmp_path):
-    summary = train(load_config("demo", {**_tiny(), "epochs": 1, "mixup": 0.4, "cutmix": 1.0, "mix_probability": 0.5,
-                                         "label_smoothing": 0.1}), make_cifar(tmp_path / "d"), tmp_path / "run")
-    assert summary["epochs"] == 1 and summary["eval_images"] == 40
+# A run that trains on mixed soft labels: test_coarse_labels_train_a_20_class_head_on_mixed_soft_labels above.

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import make_cifar, run_cli, tiny_args
+from conftest import make_cifar, run_in_process, tiny_args
 from wrn.cifar import read_records, write_records
+from wrn.cli import train_main
 from wrn.output import checkpoint as ckpt
 
-RUN = [*tiny_args(), "--warmup_epochs=0"]
+# the 40 eval images in one batch: one eval graph to compile per run rather than two
+RUN = [*tiny_args(), "--warmup_epochs=0", "--eval_batch_size=40"]
 
 
-def train(data, run, *extra):
-    return run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={run}", *RUN, *extra)
+def train(data, run, *extra) -> subprocess.CompletedProcess:
+    """local/train.py's entry function in this process (its exit status, stdout and stderr): the script itself has
+    its own subprocess tests (test_cli), fine-tuning is what these check."""
+    argv = ["--config=demo", f"--data_url={data}", f"--train_url={run}", *RUN, *extra]
+    status, out, err = run_in_process(train_main, *argv)
+    return subprocess.CompletedProcess(["local/train.py", *argv], status, out, err)
 
 
 @pytest.fixture
@@ -67,6 +74,8 @@ def test_fine_tuning_starts_at_epoch_one_with_a_fresh_optimizer(pretrained, tmp_
     assert [r["epoch"] for r in records] == [1] and records[0]["global_step"] == 6  # not 12 + 6
     again = train(data, tmp_path / "ft", "--epochs=2", "--resume=auto", f"--pretrained={pretrained / 'last.ckpt'}")
     assert again.returncode == 0 and "is not applied again" in again.stdout
+    records = [json.loads(r) for r in (tmp_path / "ft" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["epoch"], r["global_step"]) for r in records] == [(1, 6), (2, 12)]  # its own run went on
 
 
 def test_a_pretrained_checkpoint_of_another_width_names_the_parameter(pretrained, tmp_path):

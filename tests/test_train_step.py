@@ -22,6 +22,7 @@ from wrn.output import checkpoint as ckpt
 from wrn.run.callbacks import EpochEnd, StepLogger
 from wrn.run.evaluate import evaluate_checkpoint
 from wrn.run.train import train
+from conftest import WHOLE_RUN
 
 TIMING = ("epoch_seconds", "step_seconds", "images_per_second", "eval_seconds")
 
@@ -84,12 +85,14 @@ class _Interrupt(Exception):
 
 
 def test_the_ema_survives_a_resume_and_is_what_eval_and_best_measure(tiny_data, tiny_cfg, tmp_path, monkeypatch):
-    cfg = tiny_cfg(epochs=3, ema_decay=0.7, warmup_epochs=0)
+    # stopped after epoch 1 of 2 and resumed: a third epoch would measure nothing more; the 40 eval images in one
+    # batch, one eval graph to compile per network
+    cfg = tiny_cfg(epochs=2, ema_decay=0.7, warmup_epochs=0, eval_batch_size=40)
 
-    class StopAfterTwo(EpochEnd):
+    class StopAfterOne(EpochEnd):
         def on_train_epoch_end(self, run_context):
             super().on_train_epoch_end(run_context)
-            if run_context.original_args().cur_epoch_num == 2:
+            if run_context.original_args().cur_epoch_num == 1:
                 raise _Interrupt
 
     resumed_with = {}
@@ -100,7 +103,7 @@ def test_the_ema_survives_a_resume_and_is_what_eval_and_best_measure(tiny_data, 
             super().on_train_epoch_begin(run_context)
 
     run = tmp_path / "run"
-    monkeypatch.setattr(wrn.run.train, "EpochEnd", StopAfterTwo)
+    monkeypatch.setattr(wrn.run.train, "EpochEnd", StopAfterOne)
     with pytest.raises(_Interrupt):
         train(cfg, tiny_data, run)
     stopped = ckpt.read(run / "ckpt" / "last.ckpt")
@@ -116,15 +119,15 @@ def test_the_ema_survives_a_resume_and_is_what_eval_and_best_measure(tiny_data, 
     assert not np.allclose(stopped["ema.stem.weight"].asnumpy(), stopped["stem.weight"].asnumpy())
 
     final = records(run)[-1]
-    assert [r["eval_weights"] for r in records(run)] == ["ema"] * 3
+    assert [r["eval_weights"] for r in records(run)] == ["ema"] * 2
     last = ckpt.read(run / "ckpt" / "last.ckpt")
     measured = evaluate_checkpoint(cfg, str(tiny_data), str(run / "ckpt" / "last.ckpt"))
     assert measured["top1"] == final["top1"]  # eval (and export, through the same loader) use the average
     best_epoch = json.loads((run / "summary.json").read_text())["best_epoch"]
     best = ckpt.read(run / "ckpt" / "best.ckpt")
-    source = last if best_epoch == 3 else stopped if best_epoch == 2 else None
-    if source is not None:  # best.ckpt holds the average under the network's own names
-        assert np.array_equal(best["stem.weight"].asnumpy(), source["ema.stem.weight"].asnumpy())
+    source = last if best_epoch == 2 else stopped
+    # best.ckpt holds the average under the network's own names
+    assert np.array_equal(best["stem.weight"].asnumpy(), source["ema.stem.weight"].asnumpy())
 
 
 # ---- clipping and accumulation --------------------------------------------------------------------------------------
@@ -174,18 +177,8 @@ def test_accumulating_four_batches_of_8_is_one_step_on_a_batch_of_32():
     assert not np.array_equal(weights_32["stem.weight"], make_step()[0].stem.weight.asnumpy())
 
 
-def test_accumulation_counts_optimizer_steps(tiny_data, tiny_cfg, tmp_path):
-    run = tmp_path / "run"
-    train(tiny_cfg(epochs=2, batch_size=4, accumulation_steps=5, log_interval=2), tiny_data, run)
-    # 96 images = 24 micro-batches of 4 = 4 optimizer steps of 5 micro-batches, the last 4 left out
-    assert [r["global_step"] for r in records(run)] == [4, 8]
-    state = ckpt.train_state(ckpt.read(run / "ckpt" / "last.ckpt"), "last")
-    assert (state.global_step, state.steps_per_epoch) == (8, 4)
-    assert ckpt.read(run / "ckpt" / "last.ckpt")["global_step"].asnumpy().item() == 8  # the LR position
-    assert not [name for name in ckpt.read(run / "ckpt" / "last.ckpt") if name.startswith("accumulated.")]
-    log = (run / "train.log").read_text()
-    assert "batch 4 per device x 5 accumulated, 20 global" in log and "epoch 2/2 step 4/4 loss" in log
-    assert "the last 4 of 24 micro-batches per epoch make no whole optimizer step" in log
+# How a whole run counts accumulated optimizer steps (records, checkpoint, log): test_train.py's
+# test_eval_schedule_periodic_checkpoints_loss_scale_and_accumulation, one run for several options.
 
 
 # ---- loss scale -----------------------------------------------------------------------------------------------------
@@ -211,7 +204,8 @@ def test_a_dynamic_scale_counts_its_overflows_and_a_fixed_one_stops(tiny_data, t
     # until the dynamic scale has halved enough, as on Ascend with a too-large loss_scale.
     oversized = dict(amp_level="O2", loss_scale=2.0 ** 24)
     run = tmp_path / "dynamic"
-    train(tiny_cfg(epochs=2, loss_scale_type="dynamic", **oversized), tiny_data, run)
+    # the 40 eval images in one batch: one eval graph to compile
+    train(tiny_cfg(epochs=2, loss_scale_type="dynamic", eval_batch_size=40, **oversized), tiny_data, run)
     first, second = records(run)
     assert first["overflow_steps"] >= 1
     assert first["loss_scale"] == 2.0 ** 24 / 2 ** first["overflow_steps"]
@@ -229,15 +223,17 @@ def test_a_dynamic_scale_counts_its_overflows_and_a_fixed_one_stops(tiny_data, t
 
 # ---- sink mode ------------------------------------------------------------------------------------------------------
 
-def test_sink_mode_on_and_off_give_the_same_run(tiny_data, tiny_cfg, tmp_path):
-    for mode in ("true", "false"):
-        train(tiny_cfg(epochs=2, dataset_sink_mode=mode), tiny_data, tmp_path / mode)
-    assert untimed(tmp_path / "true") == untimed(tmp_path / "false")
-    on, off = (ckpt.read(tmp_path / mode / "ckpt" / "last.ckpt") for mode in ("true", "false"))
+def test_sink_mode_on_and_off_give_the_same_run(whole_run, tiny_cfg, tmp_path):
+    # sink off: the shared 4-epoch run (WHOLE_RUN, dataset_sink_mode false); sink on: the same keys but that one
+    off_run, on_run = whole_run["run"], tmp_path / "true"
+    train(tiny_cfg(**{**WHOLE_RUN, "dataset_sink_mode": "true"}), whole_run["data"], on_run)
+    assert untimed(on_run) == untimed(off_run)
+    on, off = (ckpt.read(run / "ckpt" / "last.ckpt") for run in (on_run, off_run))
     # the run_* counters and the config each checkpoint carries (which names its own sink mode) aside
     assert all(np.array_equal(on[name].asnumpy(), off[name].asnumpy()) for name in off
                if not name.startswith("run_") and name != ckpt.CONFIG_KEY)
-    assert "MindSpore has no dataset sink on CPU" in (tmp_path / "true" / "train.log").read_text()
+    assert "MindSpore has no dataset sink on CPU" in (on_run / "train.log").read_text()
+    assert "MindSpore has no dataset sink on CPU" not in (off_run / "train.log").read_text()
 
 
 def test_the_step_figures_are_whole_when_a_sink_reports_once_per_epoch():
@@ -265,10 +261,10 @@ def test_the_step_figures_are_whole_when_a_sink_reports_once_per_epoch():
 
 # ---- resume from a periodic checkpoint ------------------------------------------------------------------------------
 
-def test_a_periodic_checkpoint_resumes_where_it_was_written(tiny_data, tiny_cfg, tmp_path, monkeypatch):
-    cfg = dict(epochs=3, keep_checkpoint_max=3, warmup_epochs=0)
-    train(tiny_cfg(**cfg), tiny_data, tmp_path / "whole")
-    periodic = ckpt.read(tmp_path / "whole" / "ckpt" / "epoch_0002.ckpt")
+def test_a_periodic_checkpoint_resumes_where_it_was_written(whole_run, tiny_cfg, tmp_path, monkeypatch):
+    # the shared 4-epoch run keeps every epoch's checkpoint: its third is continued into a new run
+    whole, periodic_path = whole_run["run"], whole_run["run"] / "ckpt" / "epoch_0003.ckpt"
+    periodic = ckpt.read(periodic_path)
     resumed_with = {}
 
     class SeeTheResumedState(StepLogger):
@@ -278,11 +274,11 @@ def test_a_periodic_checkpoint_resumes_where_it_was_written(tiny_data, tiny_cfg,
 
     monkeypatch.setattr(wrn.run.train, "StepLogger", SeeTheResumedState)
     branch = tmp_path / "branch"
-    train(tiny_cfg(**cfg), tiny_data, branch, resume=str(tmp_path / "whole" / "ckpt" / "epoch_0002.ckpt"))
+    train(tiny_cfg(**WHOLE_RUN), whole_run["data"], branch, resume=str(periodic_path))
     restored = [name for name in periodic if name.startswith("moments.") or name in ("global_step", "stem.weight")]
     for name in restored:
         assert np.array_equal(resumed_with[name], periodic[name].asnumpy()), name
-    whole = records(tmp_path / "whole")
+    full = records(whole)
     assert [(r["epoch"], r["global_step"], r["lr"]) for r in records(branch)] == \
-        [(3, whole[2]["global_step"], whole[2]["lr"])]
-    assert sorted(p.name for p in (branch / "ckpt").iterdir()) == ["best.ckpt", "epoch_0003.ckpt", "last.ckpt"]
+        [(4, full[3]["global_step"], full[3]["lr"])]
+    assert sorted(p.name for p in (branch / "ckpt").iterdir()) == ["best.ckpt", "epoch_0004.ckpt", "last.ckpt"]
