@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, free_port, last_json, made_once, make_cifar, run_cli, run_in_process
+from conftest import ROOT, free_port, last_json, made_once, make_cifar, run_in_process
 from wrn.cli import eval_main, modelarts_train_main
 from wrn.config import load_config
 from wrn.errors import ConfigError
@@ -253,10 +253,13 @@ def test_modelarts_boot_file_takes_the_console_hyperparameters(tmp_path):
     console = ["--enable_modelarts=True", "--run_distribute=False", "--device_target=CPU", "--epoch_size=2",
                "--lr_init=0.05", "--use_label_smooth=True", "--label_smooth_factor=0.1", "--depth=10",
                "--widen_factor=1", "--batch_size=16", "--num_workers=1", "--warmup_epochs=0"]
-    first = run_cli("modelarts/train.py", "--config=demo", f"--data_url={data}", f"--train_url={run}", *console)
-    assert first.returncode == 0, first.stderr[-2000:]
-    assert "ModelZoo keys mapped: " in first.stdout and "enable_modelarts=True (no effect" in first.stdout
-    # Again, with its checkpoint: the boot file's entry function in this process.
+    # The boot file's entry function in this process: the boot file itself trains as a subprocess in
+    # test_modelarts_boot.py (new-style mounted paths, old-style obs:// URLs).
+    status, first, err = run_in_process(modelarts_train_main, "--config=demo", f"--data_url={data}",
+                                        f"--train_url={run}", *console)
+    assert status == 0, err[-2000:]
+    assert "ModelZoo keys mapped: " in first and "enable_modelarts=True (no effect" in first
+    # Again, with its checkpoint (the ModelZoo's --checkpoint_url)
     status, again, err = run_in_process(modelarts_train_main, "--config=demo", f"--data_url={data}",
                                         f"--train_url={run}", *console,
                                         f"--checkpoint_url={run / 'ckpt' / 'last.ckpt'}")
