@@ -52,7 +52,8 @@ def last_json(done) -> dict:
 @pytest.mark.parametrize("quant_format", ["QDQ", "QOperator"])
 def test_int8_export_records_both_accuracies_and_eval_reproduces_them(trained, tmp_path, quant_format):
     data, checkpoint = trained
-    # QDQ through local/export.py itself; QOperator through its entry function in this process.
+    # QDQ through local/export.py itself (a fresh process: onnx and MindSpore imported as the product orders them, not
+    # as conftest does); QOperator through its entry function in this process.
     done = (export if quant_format == "QDQ" else export_here)(
         checkpoint, tmp_path / "out", "--file_format=ONNX", "--quantize=int8", f"--data_url={data}",
         "--int8_calibration_images=200", f"--int8_format={quant_format}")
