@@ -191,7 +191,7 @@ def in_process():
     return run_in_process
 
 
-# ---- task "training": one finished 4-epoch run shared by the training tests ---------------------------------------------
+# ---- one finished 4-epoch run shared by the training tests ----------------------------------------------------------
 
 # A run that outlives its warm-up and both milestones, keeps every epoch's checkpoint and names its sink mode: the
 # tests that read a finished run, its periodic checkpoints or its lr sequence (and those that resume from it or
@@ -215,3 +215,60 @@ def whole_run(tmp_path_factory) -> dict:
     made = made_once(tmp_path_factory, "whole_run", make)
     return {**made, "data": Path(made["data"]), "run": Path(made["run"]),
             "cfg": load_config("demo", {**TINY, **WHOLE_RUN})}
+
+
+# ---- the session's exports of trained_run, and one run that has learnt the classes ---------------------------------
+
+def model_args() -> list[str]:
+    """The tiny recipe's keys without batch_size, which is an export's own argument (the exported batch)."""
+    return [a for a in tiny_args() if not a.startswith("--batch_size=")]
+
+
+def last_json(stdout: str) -> dict:
+    """The JSON line a command prints last."""
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def make_trained_exports(folder: Path, trained: dict) -> dict:
+    """eval's result on trained_run's best.ckpt and its exports, each as its command printed it. "mindir" holds the
+    float MINDIR of batch 4 (through local/export.py itself: the script's success path) and of batch 1; "export"
+    the float ONNX and the raw ONNX and MINDIR of batch 4 (each folder as one export command leaves it)."""
+    from wrn.cli import eval_main, export_main
+
+    data, checkpoint = trained["data"], Path(trained["run"]) / "ckpt" / "best.ckpt"
+    status, out, err = run_in_process(eval_main, "--config=demo", f"--data_url={data}", f"--checkpoint={checkpoint}",
+                                      *tiny_args())
+    assert status == 0, err[-3000:]
+    made: dict = {"data": str(data), "checkpoint": str(checkpoint), "eval": last_json(out), "exports": {}}
+    requests = [("mindir", "MINDIR", 4, "normalised"), ("mindir", "MINDIR", 1, "normalised"),
+                ("export", "ONNX", 4, "normalised"), ("export", "ONNX", 4, "raw"), ("export", "MINDIR", 4, "raw")]
+    for place, file_format, batch, kind in requests:
+        argv = ["--config=demo", f"--checkpoint={checkpoint}", f"--file_format={file_format}", f"--batch_size={batch}",
+                f"--train_url={folder / place}", *model_args()]
+        argv += ["--input=raw"] if kind == "raw" else []  # the float model is the default
+        if not made["exports"]:
+            done = run_cli("local/export.py", *argv)
+            status, out, err = done.returncode, done.stdout, done.stderr
+        else:
+            status, out, err = run_in_process(export_main, *argv)
+        assert status == 0, err[-3000:]
+        made["exports"][f"{file_format}/{batch}/{kind}"] = last_json(out)
+    return made
+
+
+@pytest.fixture(scope="session")
+def trained_exports(tmp_path_factory, trained_run) -> dict:
+    """Made once per session, read-only: "eval" (local/eval.py's result on trained_run's best.ckpt with the tiny
+    recipe), "exports" ("FORMAT/BATCH/KIND" -> what the export printed: its "path", ...), "data", "checkpoint"."""
+    made = made_once(tmp_path_factory, "trained_exports", lambda folder: make_trained_exports(folder, trained_run))
+    return {**made, "data": Path(made["data"]), "checkpoint": Path(made["checkpoint"])}
+
+
+@pytest.fixture(scope="session")
+def learnt_run(tmp_path_factory) -> dict:
+    """A tiny run on 320 training images and 60 eval images, made once per session: a model that has learnt the
+    classes clearly (INT8 keeps its answers; two servings of it agree). "data", "run" (paths) and "summary";
+    read-only."""
+    made = made_once(tmp_path_factory, "learnt_run",
+                     lambda root: train_tiny_run(root, train_sizes=(320,), eval_size=60))
+    return {**made, "data": Path(made["data"]), "run": Path(made["run"])}

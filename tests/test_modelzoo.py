@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, free_port, make_cifar, run_cli
+from conftest import ROOT, free_port, last_json, made_once, make_cifar, run_in_process
+from wrn.cli import eval_main, modelarts_train_main
 from wrn.config import load_config
 from wrn.errors import ConfigError
 
@@ -119,16 +120,30 @@ def test_keys_with_no_meaning_here_are_refused_away_from_their_neutral_value(tmp
         load_config(str(seed_yaml(tmp_path / "c.yaml", **{key: value})))
 
 
-def test_standalone_script_with_a_modelzoo_config_file(tmp_path):
-    data = make_cifar(tmp_path / "data")
-    done = script("run_standalone_train.sh", str(data), str(seed_yaml(tmp_path / "seed.yaml")), "exp1", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "ModelZoo keys mapped: " in done.stdout and "epoch_size->epochs=2" in done.stdout
-    summary = json.loads((tmp_path / "runs" / "exp1" / "summary.json").read_text())
+def run_standalone_script(folder: Path) -> dict:
+    """`bash run_standalone_train.sh DATA seed.yaml exp1` in `folder`: what it printed and its exit status."""
+    data = make_cifar(folder / "data")
+    done = script("run_standalone_train.sh", str(data), str(seed_yaml(folder / "seed.yaml")), "exp1", cwd=folder)
+    return {"folder": str(folder), "returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr[-2000:]}
+
+
+@pytest.fixture(scope="session")
+def standalone(tmp_path_factory) -> dict:
+    """The standalone script's run, made once per session: its test checks it, the eval/export/310 scripts' test
+    reads its data, config and checkpoint (read-only)."""
+    made = made_once(tmp_path_factory, "modelzoo_standalone", run_standalone_script)
+    return {**made, "folder": Path(made["folder"])}
+
+
+def test_standalone_script_with_a_modelzoo_config_file(standalone):
+    folder = standalone["folder"]
+    assert standalone["returncode"] == 0, standalone["stderr"]
+    assert "ModelZoo keys mapped: " in standalone["stdout"] and "epoch_size->epochs=2" in standalone["stdout"]
+    summary = json.loads((folder / "runs" / "exp1" / "summary.json").read_text())
     assert summary["epochs"] == 2
-    records = [json.loads(r) for r in (tmp_path / "runs" / "exp1" / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(r) for r in (folder / "runs" / "exp1" / "metrics.jsonl").read_text().splitlines()]
     assert [r["top1"] is not None for r in records] == [False, True]  # RUN_EVAL defaults to False: the end only
-    assert sorted(p.name for p in (tmp_path / "runs" / "exp1" / "ckpt").glob("epoch_*")) == [
+    assert sorted(p.name for p in (folder / "runs" / "exp1" / "ckpt").glob("epoch_*")) == [
         "epoch_0001.ckpt", "epoch_0002.ckpt"]  # save_checkpoint_epochs 1, keep_checkpoint_max 2
 
 
@@ -176,23 +191,28 @@ def test_distribute_gpu_script_runs_two_data_parallel_workers(tmp_path):
     assert summary["world_size"] == 2 and summary["epochs"] == 2
 
 
-def test_eval_export_and_310_scripts(tmp_path):
-    data = make_cifar(tmp_path / "data")
-    config = seed_yaml(tmp_path / "s.yaml")
-    assert script("run_standalone_train.sh", str(data), str(config), "exp5", cwd=tmp_path).returncode == 0
-    best = tmp_path / "runs" / "exp5" / "ckpt" / "best.ckpt"
+def test_eval_export_and_310_scripts(standalone, tmp_path):
+    # The standalone script's run (test_standalone_script_with_a_modelzoo_config_file): its data, config, checkpoint.
+    assert standalone["returncode"] == 0, standalone["stderr"]
+    data, config = standalone["folder"] / "data", standalone["folder"] / "seed.yaml"
+    best = standalone["folder"] / "runs" / "exp1" / "ckpt" / "best.ckpt"
     # The README's exact form: three arguments, no config. The checkpoint (WRN-10-1 from a config file, not the
     # default WRN-40-10) carries its config, copies of it too.
     shutil.copy(best, tmp_path / "copied.ckpt")
     evaluated = script("run_eval.sh", str(data), str(tmp_path / "copied.ckpt"), "False", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert evaluated.stdout.strip().splitlines()[-1].startswith("result: {'top_1_accuracy': ")
-    with_config = script("run_eval.sh", str(data), str(best), "False", str(config), cwd=tmp_path)
-    assert with_config.stdout.strip().splitlines()[-1] == evaluated.stdout.strip().splitlines()[-1]
+    # With the config file as well, the same result: what the script runs for a 4th argument that is a file
+    # (config_arg: its absolute path), in this process; the script's passing of a 4th argument is `wrong` below.
+    status, with_config, err = run_in_process(eval_main, f"--config={config}", f"--data_url={data}",
+                                              f"--checkpoint={best}")
+    assert status == 0, err[-2000:]
+    top1 = last_json(with_config)["top1"]
+    assert evaluated.stdout.strip().splitlines()[-1] == f"result: {{'top_1_accuracy': {top1!r}}}"
     wrong = script("run_eval.sh", str(data), str(best), "False", "wrn16_4", cwd=tmp_path)
     assert wrong.returncode == 2 and wrong.stderr.strip() == (
         f"error: --config wrn16_4 builds WRN-16-4 with 10 classes, but checkpoint {best} holds WRN-10-1 with 10 "
-        "classes (recipe 's'): leave out --config (and architecture overrides) to use the checkpoint's own config")
+        "classes (recipe 'seed'): leave out --config (and architecture overrides) to use the checkpoint's own config")
     modelart = script("run_eval.sh", str(data), str(best), "True", cwd=tmp_path)
     assert modelart.returncode == 1 and "MODELART=True needs obs:// URLs" in modelart.stderr
 
@@ -233,12 +253,17 @@ def test_modelarts_boot_file_takes_the_console_hyperparameters(tmp_path):
     console = ["--enable_modelarts=True", "--run_distribute=False", "--device_target=CPU", "--epoch_size=2",
                "--lr_init=0.05", "--use_label_smooth=True", "--label_smooth_factor=0.1", "--depth=10",
                "--widen_factor=1", "--batch_size=16", "--num_workers=1", "--warmup_epochs=0"]
-    first = run_cli("modelarts/train.py", "--config=demo", f"--data_url={data}", f"--train_url={run}", *console)
-    assert first.returncode == 0, first.stderr[-2000:]
-    assert "ModelZoo keys mapped: " in first.stdout and "enable_modelarts=True (no effect" in first.stdout
-    again = run_cli("modelarts/train.py", "--config=demo", f"--data_url={data}", f"--train_url={run}", *console,
-                    f"--checkpoint_url={run / 'ckpt' / 'last.ckpt'}")
-    assert again.returncode == 0 and "already finished all 2 epochs" in again.stdout
+    # The boot file's entry function in this process: the boot file itself trains as a subprocess in
+    # test_modelarts_boot.py (new-style mounted paths, old-style obs:// URLs).
+    status, first, err = run_in_process(modelarts_train_main, "--config=demo", f"--data_url={data}",
+                                        f"--train_url={run}", *console)
+    assert status == 0, err[-2000:]
+    assert "ModelZoo keys mapped: " in first and "enable_modelarts=True (no effect" in first
+    # Again, with its checkpoint (the ModelZoo's --checkpoint_url)
+    status, again, err = run_in_process(modelarts_train_main, "--config=demo", f"--data_url={data}",
+                                        f"--train_url={run}", *console,
+                                        f"--checkpoint_url={run / 'ckpt' / 'last.ckpt'}")
+    assert status == 0 and "already finished all 2 epochs" in again, err[-2000:]
 
 
 def test_modelzoo_checkpoints_are_refused_with_the_reason(tmp_path):
@@ -248,10 +273,10 @@ def test_modelzoo_checkpoints_are_refused_with_the_reason(tmp_path):
              "linear.bias": (10,)}
     ms.save_checkpoint([{"name": n, "data": ms.Tensor(np.zeros(s, np.float32))} for n, s in names.items()],
                        str(tmp_path / "WideResNet_best.ckpt"))
-    done = run_cli("local/eval.py", "--config=demo", f"--data_url={make_cifar(tmp_path / 'data')}",
-                   f"--checkpoint={tmp_path / 'WideResNet_best.ckpt'}")
-    assert done.returncode == 2 and "comes from the MindSpore ModelZoo WideResNet" in done.stderr
-    assert "biases on every convolution" in done.stderr
+    status, _, err = run_in_process(eval_main, "--config=demo", f"--data_url={make_cifar(tmp_path / 'data')}",
+                                    f"--checkpoint={tmp_path / 'WideResNet_best.ckpt'}")
+    assert status == 2 and "comes from the MindSpore ModelZoo WideResNet" in err
+    assert "biases on every convolution" in err
 
 
 @pytest.mark.parametrize("modelzoo_key,native,value", [

@@ -5,29 +5,44 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import made_once, run_cli, tiny_args, train_tiny_run
+from conftest import model_args, run_cli, run_in_process
+from wrn.cli import (eval_main, export_main, infer_main, modelarts_export_main, modelzoo_export_main,
+                     postprocess_main, preprocess_main)
 
 pytest.importorskip("onnx", reason="export --quantize needs the [onnx] extra")
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    """A tiny run on 320 training images (a model that has learnt the classes, for INT8 to keep), made once per
-    session; read-only."""
-    made = made_once(tmp_path_factory, "quantize_run",
-                     lambda root: train_tiny_run(root, train_sizes=(320,), eval_size=60))
-    return Path(made["data"]), Path(made["run"]) / "ckpt" / "best.ckpt"
+def trained(learnt_run):
+    """The session's run on 320 training images (a model that has learnt the classes, for INT8 to keep), 60 eval
+    images; read-only."""
+    return learnt_run["data"], learnt_run["run"] / "ckpt" / "best.ckpt"
 
 
-def export(checkpoint, out: Path, *extra: str, batch: int = 4, script: str = "local/export.py"):
-    model = [a for a in tiny_args() if not a.startswith("--batch_size=")]
-    return run_cli(script, "--config=demo", f"--checkpoint={checkpoint}", f"--batch_size={batch}",
-                   f"--train_url={out}", *model, *extra)
+def export_argv(checkpoint, out: Path, *extra: str, batch: int = 4) -> list[str]:
+    return ["--config=demo", f"--checkpoint={checkpoint}", f"--batch_size={batch}", f"--train_url={out}",
+            *model_args(), *extra]
+
+
+def export(checkpoint, out: Path, *extra: str, batch: int = 4) -> subprocess.CompletedProcess:
+    """local/export.py as a subprocess: the script's own quantizing run and one refusal."""
+    return run_cli("local/export.py", *export_argv(checkpoint, out, *extra, batch=batch))
+
+
+def here(main, *argv: str) -> subprocess.CompletedProcess:
+    """A command's entry function in this process (its exit status, stdout, stderr), as a finished process."""
+    status, out, err = run_in_process(main, *argv)
+    return subprocess.CompletedProcess([main.__name__, *argv], status, out, err)
+
+
+def export_here(checkpoint, out: Path, *extra: str, batch: int = 4, main=export_main) -> subprocess.CompletedProcess:
+    return here(main, *export_argv(checkpoint, out, *extra, batch=batch))
 
 
 def last_json(done) -> dict:
@@ -37,8 +52,11 @@ def last_json(done) -> dict:
 @pytest.mark.parametrize("quant_format", ["QDQ", "QOperator"])
 def test_int8_export_records_both_accuracies_and_eval_reproduces_them(trained, tmp_path, quant_format):
     data, checkpoint = trained
-    done = export(checkpoint, tmp_path / "out", "--file_format=ONNX", "--quantize=int8", f"--data_url={data}",
-                  "--int8_calibration_images=200", f"--int8_format={quant_format}")
+    # QDQ through local/export.py itself (a fresh process: onnx and MindSpore imported as the product orders them, not
+    # as conftest does); QOperator through its entry function in this process.
+    done = (export if quant_format == "QDQ" else export_here)(
+        checkpoint, tmp_path / "out", "--file_format=ONNX", "--quantize=int8", f"--data_url={data}",
+        "--int8_calibration_images=200", f"--int8_format={quant_format}")
     assert done.returncode == 0, done.stderr[-3000:]
     int8 = tmp_path / "out" / "wrn10_1_b4_int8.onnx"
     fp32 = tmp_path / "out" / "wrn10_1_b4.onnx"
@@ -55,7 +73,7 @@ def test_int8_export_records_both_accuracies_and_eval_reproduces_them(trained, t
     assert record["opset"] <= 18 and record["ir_version"] <= 8
     # Both figures are exactly what local/eval.py --model reports on the same files.
     for model, key in ((int8, "top1_int8"), (fp32, "top1_fp32")):
-        evaluated = run_cli("local/eval.py", f"--data_url={data}", f"--model={model}")
+        evaluated = here(eval_main, f"--data_url={data}", f"--model={model}")
         assert evaluated.returncode == 0, evaluated.stderr[-2000:]
         assert last_json(evaluated)["top1"] == record[key] and last_json(evaluated)["images"] == 60
 
@@ -69,27 +87,26 @@ def test_int8_export_records_both_accuracies_and_eval_reproduces_them(trained, t
 
 def test_infer_runs_the_int8_model_over_preprocessed_files(trained, tmp_path):
     data, checkpoint = trained
-    assert export(checkpoint, tmp_path / "out", "--file_format=ONNX", "--quantize=int8", f"--data_url={data}",
-                  batch=1).returncode == 0
+    assert export_here(checkpoint, tmp_path / "out", "--file_format=ONNX", "--quantize=int8", f"--data_url={data}",
+                       batch=1).returncode == 0
     work = tmp_path / "work"
     sidecar = tmp_path / "out" / "wrn10_1_b1_int8.onnx.json"
-    assert run_cli("cpp_infer/preprocess.py", f"--data_url={data}", f"--output={work}", f"--sidecar={sidecar}"
-                   ).returncode == 0
-    done = run_cli("local/infer.py", f"--model={tmp_path / 'out' / 'wrn10_1_b1_int8.onnx'}",
-                   f"--input={work / 'img_data'}", f"--output={work}")
+    assert here(preprocess_main, f"--data_url={data}", f"--output={work}", f"--sidecar={sidecar}").returncode == 0
+    done = here(infer_main, f"--model={tmp_path / 'out' / 'wrn10_1_b1_int8.onnx'}", f"--input={work / 'img_data'}",
+                f"--output={work}")
     assert done.returncode == 0, done.stderr[-2000:]
-    post = run_cli("cpp_infer/postprocess.py", f"--result_dir={work / 'result_Files'}",
-                   f"--label_dir={work / 'label'}", f"--output={work / 'acc.log'}")
+    post = here(postprocess_main, f"--result_dir={work / 'result_Files'}", f"--label_dir={work / 'label'}",
+                f"--output={work / 'acc.log'}")
     assert last_json(post)["top1"] == json.loads(sidecar.read_text())["quantization"]["top1_int8"]
 
 
 def test_a_raw_input_export_quantizes_too(trained, tmp_path):
     data, checkpoint = trained
-    done = export(checkpoint, tmp_path / "out", "--file_format=ONNX", "--input=raw", "--quantize=int8",
-                  f"--data_url={data}", batch=1)
+    done = export_here(checkpoint, tmp_path / "out", "--file_format=ONNX", "--input=raw", "--quantize=int8",
+                       f"--data_url={data}", batch=1)
     assert done.returncode == 0, done.stderr[-3000:]
     model = tmp_path / "out" / "wrn10_1_b1_raw_int8.onnx"
-    evaluated = last_json(run_cli("local/eval.py", f"--data_url={data}", f"--model={model}"))
+    evaluated = last_json(here(eval_main, f"--data_url={data}", f"--model={model}"))
     sidecar = json.loads((tmp_path / "out" / "wrn10_1_b1_raw_int8.onnx.json").read_text())
     assert evaluated["input_dtype"] == "uint8" and evaluated["top1"] == sidecar["quantization"]["top1_int8"]
 
@@ -97,8 +114,8 @@ def test_a_raw_input_export_quantizes_too(trained, tmp_path):
 def test_a_drop_above_the_tolerance_is_refused_in_one_line_and_nothing_is_written(trained, tmp_path):
     data, checkpoint = trained
     # A negative tolerance demands that INT8 beat FP32 by that much: -101 points cannot be met by any model.
-    done = export(checkpoint, tmp_path / "out", "--file_format=ONNX", "--quantize=int8", f"--data_url={data}",
-                  "--int8_tolerance=-101")
+    done = export_here(checkpoint, tmp_path / "out", "--file_format=ONNX", "--quantize=int8", f"--data_url={data}",
+                       "--int8_tolerance=-101")
     assert done.returncode == 2, done.stderr[-2000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "int8 model refused" in errors[0] and "Traceback" not in done.stderr
@@ -119,7 +136,9 @@ def test_a_drop_above_the_tolerance_is_refused_in_one_line_and_nothing_is_writte
 def test_a_request_that_cannot_be_met_fails_at_once_in_one_line(trained, tmp_path, extra, message):
     data, checkpoint = trained
     started = time.monotonic()
-    done = export(checkpoint, tmp_path / "out", *[e.format(data=data) for e in extra])
+    # The first case through local/export.py itself (one line on the process's stderr), the rest in this process.
+    done = (export if extra[0] == "--file_format=MINDIR" else export_here)(
+        checkpoint, tmp_path / "out", *[e.format(data=data) for e in extra])
     assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
     assert len(done.stderr.strip().splitlines()) == 1 and time.monotonic() - started < 30
     assert not (tmp_path / "out").exists()
@@ -127,9 +146,10 @@ def test_a_request_that_cannot_be_met_fails_at_once_in_one_line(trained, tmp_pat
 
 def test_the_modelzoo_export_command_quantizes_too(trained, tmp_path):
     data, checkpoint = trained
-    model = [a for a in tiny_args() if not a.startswith("--batch_size=")]
-    done = run_cli("export.py", f"--ckpt_file={checkpoint}", "--file_format=ONNX", f"--file_name={tmp_path / 'wrn'}",
-                   "--config=demo", *model, "--quantize=int8", f"--data_url={data}")
+    # export.py's entry function (the script itself: test_modelzoo.py's test_eval_export_and_310_scripts)
+    done = here(modelzoo_export_main, f"--ckpt_file={checkpoint}", "--file_format=ONNX",
+                f"--file_name={tmp_path / 'wrn'}", "--config=demo", *model_args(), "--quantize=int8",
+                f"--data_url={data}")
     assert done.returncode == 0, done.stderr[-3000:]
     sidecar = json.loads((tmp_path / "wrn_int8.onnx.json").read_text())
     assert sidecar["quantization"]["top1_drop_points"] <= 0.5
@@ -139,8 +159,9 @@ def test_the_modelzoo_export_command_quantizes_too(trained, tmp_path):
 def test_on_modelarts_a_data_url_without_quantize_is_noted_and_ignored(trained, tmp_path):
     # ModelArts passes --data_url itself to a job that has a data input; locally the same flag is refused above.
     data, checkpoint = trained
-    done = export(checkpoint, tmp_path / "out", "--file_format=ONNX", f"--data_url={data}",
-                  script="modelarts/export.py")
+    # modelarts/export.py's entry function (the script itself: test_export_infer.py's boot-file export)
+    done = export_here(checkpoint, tmp_path / "out", "--file_format=ONNX", f"--data_url={data}",
+                       main=modelarts_export_main)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"ignoring --data_url={data}: read only with --quantize int8" in done.stdout
     assert (tmp_path / "out" / "wrn10_1_b4.onnx").is_file() and not list((tmp_path / "out").glob("*int8*"))

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY, made_once, make_cifar, run_cli, tiny_args
+from conftest import ROOT, TINY, last_json, make_cifar, model_args, run_cli, run_in_process
 from test_sidecar import CURRENT
+from wrn.cli import eval_main, export_main, infer_main, modelzoo_export_main, postprocess_main, preprocess_main
 from wrn.config import load_config
 from wrn.cifar import FORMATS, read_records
 
@@ -30,33 +31,28 @@ EVAL_IMAGES = 43
 
 
 @pytest.fixture(scope="session")
-def exports(tmp_path_factory, trained_run) -> dict:
-    """The session's tiny checkpoint, its eval result, and its raw ONNX/MINDIR and float ONNX exports (batch 4),
-    made once per session."""
-    made = made_once(tmp_path_factory, "raw_exports", lambda root: make_exports(root, trained_run))
-    return {"root": Path(made["root"]), "data": Path(made["data"]), "checkpoint": Path(made["checkpoint"]),
-            "eval": made["eval"], "files": {tuple(key.split("/")): Path(path) for key, path in made["files"].items()}}
-
-
-def make_exports(root: Path, trained_run: dict) -> dict:
-    data, checkpoint = trained_run["data"], trained_run["run"] / "ckpt" / "best.ckpt"
+def exports(trained_exports) -> dict:
+    """The session's tiny checkpoint, its eval result, and its raw ONNX/MINDIR and float ONNX exports (batch 4, one
+    folder), from trained_exports; read-only."""
+    data = trained_exports["data"]
     assert len(read_records([data / "eval" / "test_batch.bin"], FORMATS["cifar10"])[1]) == EVAL_IMAGES
-    evaluated = run_cli("local/eval.py", "--config=demo", f"--data_url={data}", f"--checkpoint={checkpoint}",
-                        *tiny_args())
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    files = {}
-    for file_format, kind in (("ONNX", "raw"), ("MINDIR", "raw"), ("ONNX", "normalised")):
-        done = export(checkpoint, root / "export", file_format, "--input", kind)
-        assert done.returncode == 0, done.stderr[-3000:]
-        files[f"{file_format}/{kind}"] = json.loads(done.stdout.strip().splitlines()[-1])["path"]
-    return {"root": str(root), "data": str(data), "checkpoint": str(checkpoint), "files": files,
-            "eval": json.loads(evaluated.stdout.strip().splitlines()[-1])}
+    files = {(file_format, kind): Path(trained_exports["exports"][f"{file_format}/{BATCH}/{kind}"]["path"])
+             for file_format, kind in (("ONNX", "raw"), ("MINDIR", "raw"), ("ONNX", "normalised"))}
+    return {"data": data, "checkpoint": trained_exports["checkpoint"], "eval": trained_exports["eval"],
+            "files": files}
 
 
-def export(checkpoint: Path, out: Path, file_format: str, *extra: str):
-    model = [a for a in tiny_args() if not a.startswith("--batch_size=")]
-    return run_cli("local/export.py", "--config=demo", f"--checkpoint={checkpoint}", f"--file_format={file_format}",
-                   f"--batch_size={BATCH}", f"--train_url={out}", *model, *extra)
+def export_args(checkpoint: Path, out: Path, file_format: str, *extra: str) -> list[str]:
+    return ["--config=demo", f"--checkpoint={checkpoint}", f"--file_format={file_format}", f"--batch_size={BATCH}",
+            f"--train_url={out}", *model_args(), *extra]
+
+
+def ok(main, *argv: str) -> dict:
+    """A command's entry function run in this process (the scripts' own runs: test_export_infer.py's cpu chain and
+    one-line errors); what it printed last."""
+    status, out, err = run_in_process(main, *argv)
+    assert status == 0, err[-2000:]
+    return last_json(out)
 
 
 def sidecar(path: Path) -> dict:
@@ -124,17 +120,14 @@ def test_eval_and_the_cpu_chain_of_a_raw_model_score_what_the_checkpoint_scores(
     alone.parent.mkdir()
     shutil.copy(raw_mindir, alone)
     for model in (raw_onnx, raw_mindir, alone):
-        done = run_cli("local/eval.py", f"--data_url={data}", f"--model={model}", "--config=demo")
-        assert done.returncode == 0, done.stderr[-2000:]
-        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result = ok(eval_main, f"--data_url={data}", f"--model={model}", "--config=demo")
         assert result["input_dtype"] == "uint8" and result["images"] == reference["images"] == EVAL_IMAGES
         assert result["top1"] == reference["top1"] and result["top5"] == reference["top5"]
 
     work = tmp_path / "work"
-    pre = run_cli("cpp_infer/preprocess.py", f"--data_url={data}", f"--output={work / 'raw'}",
-                  f"--sidecar={raw_onnx}.json", f"--batch_size={BATCH}")
-    assert pre.returncode == 0, pre.stderr[-2000:]
-    assert json.loads(pre.stdout)["input_dtype"] == "uint8"
+    pre = ok(preprocess_main, f"--data_url={data}", f"--output={work / 'raw'}", f"--sidecar={raw_onnx}.json",
+             f"--batch_size={BATCH}")
+    assert pre["input_dtype"] == "uint8"
     files = sorted((work / "raw" / "img_data").glob("*.bin"))
     assert len(files) == 11 and all(f.stat().st_size == BATCH * 32 * 32 * 3 for f in files)
     # The files are the pixels as decoded, NHWC, the last batch zero-padded.
@@ -142,21 +135,16 @@ def test_eval_and_the_cpu_chain_of_a_raw_model_score_what_the_checkpoint_scores(
     np.testing.assert_array_equal(np.fromfile(files[0], np.uint8).reshape(BATCH, 32, 32, 3), pixels[:BATCH])
     assert not np.fromfile(files[-1], np.uint8).reshape(BATCH, 32, 32, 3)[3:].any()
 
-    float_pre = run_cli("cpp_infer/preprocess.py", f"--data_url={data}", f"--output={work / 'float'}",
-                        f"--sidecar={exports['files']['ONNX', 'normalised']}.json", f"--batch_size={BATCH}")
-    assert float_pre.returncode == 0, float_pre.stderr[-2000:]
-    float_run = run_cli("local/infer.py", f"--model={exports['files']['ONNX', 'normalised']}",
-                        f"--input={work / 'float' / 'img_data'}", f"--output={work / 'float_out'}")
-    assert float_run.returncode == 0, float_run.stderr[-2000:]
+    ok(preprocess_main, f"--data_url={data}", f"--output={work / 'float'}",
+       f"--sidecar={exports['files']['ONNX', 'normalised']}.json", f"--batch_size={BATCH}")
+    ok(infer_main, f"--model={exports['files']['ONNX', 'normalised']}", f"--input={work / 'float' / 'img_data'}",
+       f"--output={work / 'float_out'}")
     for model in (raw_onnx, raw_mindir):
         out = work / model.suffix[1:]
-        infer = run_cli("local/infer.py", f"--model={model}", f"--input={work / 'raw' / 'img_data'}", f"--output={out}")
-        assert infer.returncode == 0, infer.stderr[-2000:]
-        assert json.loads(infer.stdout.strip().splitlines()[-1])["input_dtype"] == "uint8"
-        post = run_cli("cpp_infer/postprocess.py", f"--result_dir={out / 'result_Files'}",
-                       f"--label_dir={work / 'raw' / 'label'}", f"--output={out / 'acc.log'}")
-        assert post.returncode == 0, post.stderr[-2000:]
-        chain = json.loads(post.stdout.strip().splitlines()[-1])
+        infer = ok(infer_main, f"--model={model}", f"--input={work / 'raw' / 'img_data'}", f"--output={out}")
+        assert infer["input_dtype"] == "uint8"
+        chain = ok(postprocess_main, f"--result_dir={out / 'result_Files'}", f"--label_dir={work / 'raw' / 'label'}",
+                   f"--output={out / 'acc.log'}")
         assert (chain["images"], chain["top1"], chain["top5"]) == (EVAL_IMAGES, reference["top1"], reference["top5"])
         for result in sorted((out / "result_Files").glob("*.bin")):
             # Per real image (a padded slot is zero pixels here, zero normalised values there).
@@ -171,12 +159,11 @@ def test_inputs_of_the_wrong_kind_are_one_clear_error(exports, tmp_path):
     data = exports["data"]
     raw_model, float_model = exports["files"]["MINDIR", "raw"], exports["files"]["ONNX", "normalised"]
     float_files = tmp_path / "float"
-    assert run_cli("cpp_infer/preprocess.py", f"--data_url={data}", f"--output={float_files}", "--config=demo",
-                   f"--batch_size={BATCH}").returncode == 0
-    done = run_cli("local/infer.py", f"--model={raw_model}", f"--input={float_files / 'img_data'}",
-                   f"--output={tmp_path / 'out'}")
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1] == (
+    ok(preprocess_main, f"--data_url={data}", f"--output={float_files}", "--config=demo", f"--batch_size={BATCH}")
+    status, _, err = run_in_process(infer_main, f"--model={raw_model}", f"--input={float_files / 'img_data'}",
+                                    f"--output={tmp_path / 'out'}")
+    assert status == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
         f"error: {float_files / 'img_data' / 'wrn_00000.bin'}: 49152 bytes, expected 12288 (uint8 NHWC [4, 32, 32, 3]: "
         "raw pixels, the model normalises them itself); it is the size of a float32 batch: preprocess wrote "
         "normalised files, but this model takes raw pixels (preprocess with --sidecar of this model, or --input raw)")
@@ -184,25 +171,26 @@ def test_inputs_of_the_wrong_kind_are_one_clear_error(exports, tmp_path):
 
     # No sidecar: --input raw says it (a sidecar decides itself, and a contradicting --input is refused).
     raw_files = tmp_path / "raw"
-    explicit = run_cli("cpp_infer/preprocess.py", f"--data_url={data}", f"--output={raw_files}", "--config=demo",
-                       "--input=raw", f"--batch_size={BATCH}")
-    assert explicit.returncode == 0 and json.loads(explicit.stdout)["input_dtype"] == "uint8"
-    done = run_cli("local/infer.py", f"--model={float_model}", f"--input={raw_files / 'img_data'}",
-                   f"--output={tmp_path / 'out'}")
-    assert done.returncode == 2 and "12288 bytes, expected 49152 (float32 NCHW [4, 3, 32, 32]" in done.stderr
-    assert "size of a uint8 batch" in done.stderr and "Traceback" not in done.stderr
-    contradiction = run_cli("cpp_infer/preprocess.py", f"--data_url={data}", f"--output={tmp_path / 'x'}",
-                            f"--sidecar={raw_model}.json", "--input=normalised", f"--batch_size={BATCH}")
-    assert contradiction.returncode == 2 and "describes a model that takes raw input" in contradiction.stderr
+    explicit = ok(preprocess_main, f"--data_url={data}", f"--output={raw_files}", "--config=demo", "--input=raw",
+                  f"--batch_size={BATCH}")
+    assert explicit["input_dtype"] == "uint8"
+    status, _, err = run_in_process(infer_main, f"--model={float_model}", f"--input={raw_files / 'img_data'}",
+                                    f"--output={tmp_path / 'out'}")
+    assert status == 2 and "12288 bytes, expected 49152 (float32 NCHW [4, 3, 32, 32]" in err
+    assert "size of a uint8 batch" in err and "Traceback" not in err
+    status, _, err = run_in_process(preprocess_main, f"--data_url={data}", f"--output={tmp_path / 'x'}",
+                                    f"--sidecar={raw_model}.json", "--input=normalised", f"--batch_size={BATCH}")
+    assert status == 2 and "describes a model that takes raw input" in err
     assert not (tmp_path / "x").exists()
 
     # A wrongly sized file of neither kind, and a batch of the wrong type handed to the runner directly.
     truncated = tmp_path / "truncated"
     truncated.mkdir()
     (truncated / "wrn_00000.bin").write_bytes((raw_files / "img_data" / "wrn_00000.bin").read_bytes()[:-1])
-    done = run_cli("local/infer.py", f"--model={raw_model}", f"--input={truncated}", f"--output={tmp_path / 'out'}")
-    assert done.returncode == 2 and "wrn_00000.bin: 12287 bytes, expected 12288 (uint8 NHWC" in done.stderr
-    assert "float32 batch" not in done.stderr
+    status, _, err = run_in_process(infer_main, f"--model={raw_model}", f"--input={truncated}",
+                                    f"--output={tmp_path / 'out'}")
+    assert status == 2 and "wrn_00000.bin: 12287 bytes, expected 12288 (uint8 NHWC" in err
+    assert "float32 batch" not in err
     from wrn.deploy.runners import RunnerError, open_model
 
     runner = open_model(raw_model)
@@ -220,8 +208,9 @@ def test_the_input_kind_is_checked_before_anything_is_loaded(tmp_path):
         export_model(load_config("demo", TINY), str(tmp_path / "missing.ckpt"), "MINDIR", 1, str(tmp_path / "out"),
                      input_kind="pixels")
     assert not (tmp_path / "out").exists()
-    done = export(tmp_path / "missing.ckpt", tmp_path / "out", "MINDIR", "--input=pixels")
-    assert done.returncode == 2 and "invalid choice: 'pixels'" in done.stderr
+    status, _, err = run_in_process(export_main, *export_args(tmp_path / "missing.ckpt", tmp_path / "out", "MINDIR",
+                                                              "--input=pixels"))
+    assert status == 2 and "invalid choice: 'pixels'" in err
 
 
 def parse_aipp(text: str) -> dict:
@@ -354,18 +343,16 @@ def test_convert_om_refuses_what_atc_cannot_take_and_says_where_atc_comes_from(e
 
 
 def test_the_modelzoo_export_command_takes_the_input_kind_too(exports, tmp_path):
-    model = [a for a in tiny_args() if a.startswith(("--depth=", "--widen_factor="))]
-    done = subprocess.run([sys.executable, str(ROOT / "export.py"), f"--ckpt_file={exports['checkpoint']}",
-                           "--file_format=MINDIR", f"--file_name={tmp_path / 'wideresnet_raw'}", "--config=demo",
-                           "--input=raw", *model], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    # export.py's entry function (the script itself: test_modelzoo.py's test_eval_export_and_310_scripts)
+    model = [a for a in model_args() if a.startswith(("--depth=", "--widen_factor="))]
+    ok(modelzoo_export_main, f"--ckpt_file={exports['checkpoint']}", "--file_format=MINDIR",
+       f"--file_name={tmp_path / 'wideresnet_raw'}", "--config=demo", "--input=raw", *model)
     details = sidecar(tmp_path / "wideresnet_raw.mindir")
     assert (details["input_dtype"], details["input_shape"]) == ("uint8", [1, 32, 32, 3])
 
 
 def test_a_normalisation_aipp_cannot_express_costs_the_config_not_the_export(exports, tmp_path):
-    done = export(exports["checkpoint"], tmp_path / "out", "ONNX", "--mean=1.5,0.5,0.5")
-    assert done.returncode == 0, done.stderr[-2000:]
+    ok(export_main, *export_args(exports["checkpoint"], tmp_path / "out", "ONNX", "--mean=1.5,0.5,0.5"))
     details = sidecar(tmp_path / "out" / f"wrn10_1_b{BATCH}.onnx")
     assert "aipp_config" not in details and not list((tmp_path / "out").glob("*.aipp.cfg"))
     assert "no ATC AIPP config for wrn10_1_b4.onnx: normalisation mean[0] = 1.5: expected a value in [0, 1]" in \

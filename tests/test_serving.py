@@ -1,7 +1,7 @@
 """The model package (`wrn.cli package`) and its service through the model-server stand-in, on this Python.
 
-One tiny model is trained and packaged per module; the Python 3.7 tier (tests/serve/) runs the same package on the
-inference images' Python with only its declared dependencies.
+The session's learnt_run is packaged once per session; the Python 3.7 tier (tests/serve/) runs the same package on
+the inference images' Python with only its declared dependencies.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, made_once, run_cli
-from servekit import MODEL, Client, eval_classes, eval_set, image_file, multipart, train_and_package
+from conftest import ROOT, made_once, run_in_process
+from servekit import MODEL, Client, eval_classes, eval_set, image_file, multipart, package_run
 from test_sidecar import CURRENT, RAW
+from wrn.cli import export_main, package_main
 from wrn.deploy.package import HELPERS, pip_pins
 from wrn.serving.classes import CIFAR10, CIFAR100_COARSE, CIFAR100_FINE, DIGITS, class_names
 from wrn.serving.modelserver.server import ModelServer, load_package
@@ -29,11 +30,21 @@ from wrn.serving.sidecar import Sidecar
 
 
 @pytest.fixture(scope="session")
-def packaged(tmp_path_factory) -> dict:
-    """Trained and packaged once per session (whichever worker asks first), read-only."""
-    made = made_once(tmp_path_factory, "serving_package",
-                     lambda work: {k: str(v) if isinstance(v, Path) else v for k, v in train_and_package(work).items()})
+def packaged(tmp_path_factory, learnt_run) -> dict:
+    """learnt_run's best checkpoint packaged once per session (whichever worker asks first), read-only."""
+    def make(work: Path) -> dict:
+        made = package_run(work, learnt_run["data"], learnt_run["run"] / "ckpt" / "best.ckpt", learnt_run["summary"])
+        return {k: str(v) if isinstance(v, Path) else v for k, v in made.items()}
+
+    made = made_once(tmp_path_factory, "serving_package", make)
     return {**made, **{key: Path(made[key]) for key in ("work", "data", "checkpoint", "model_dir", "model_file")}}
+
+
+def cli(main, *argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """A command's entry function in this process, as a finished process (the package command's own run as a
+    script: the packaged fixture)."""
+    status, out, err = run_in_process(main, *argv, env=env)
+    return subprocess.CompletedProcess([main.__name__, *argv], status, out, err)
 
 
 @pytest.fixture(scope="module")
@@ -258,33 +269,33 @@ print(json.dumps(service.inference({{'images': {{'a.png': io.BytesIO(png)}}}})))
 
 def test_package_from_an_export_into_obs(packaged, obs_env, object_store, tmp_path):
     bucket = object_store.new_bucket()
-    export = run_cli("local/export.py", "--config=demo", *MODEL, f"--checkpoint={packaged['checkpoint']}",
-                     "--file_format=ONNX", "--batch_size=1", f"--train_url={tmp_path / 'export'}")
+    export = cli(export_main, "--config=demo", *MODEL, f"--checkpoint={packaged['checkpoint']}",
+                 "--file_format=ONNX", "--batch_size=1", f"--train_url={tmp_path / 'export'}")
     assert export.returncode == 0, export.stderr[-2000:]
     onnx = json.loads(export.stdout.strip().splitlines()[-1])["path"]
-    done = run_cli("-m", "wrn.cli", "package", f"--checkpoint={onnx}", f"--train_url=obs://{bucket}/pkg",
-                   env=obs_env)
+    done = cli(package_main, f"--checkpoint={onnx}", f"--train_url=obs://{bucket}/pkg",
+               env=obs_env)
     assert done.returncode == 0, done.stderr[-2000:]
     keys = object_store.keys(bucket, "pkg/model/")
     assert {"pkg/model/config.json", "pkg/model/customize_service.py", "pkg/model/wrn10_1_b1.onnx",
             "pkg/model/wrn10_1_b1.onnx.json", "pkg/model/wrn_serving/service.py"} <= set(keys)
     config = json.loads(object_store.read(bucket, "pkg/model/config.json"))
     assert config["metrics"] == {"accuracy": packaged["summary"]["best_top1"]}  # via the sidecar's checkpoint
-    again = run_cli("-m", "wrn.cli", "package", f"--checkpoint={onnx}", f"--train_url=obs://{bucket}/pkg",
-                    env=obs_env)
+    again = cli(package_main, f"--checkpoint={onnx}", f"--train_url=obs://{bucket}/pkg",
+                env=obs_env)
     assert again.returncode == 2 and "already holds files" in again.stderr
 
 
 def test_ascend_target_packages_a_mindir_the_runtime_can_read(packaged, tmp_path):
     checkpoint = packaged["checkpoint"]
-    refused = run_cli("-m", "wrn.cli", "package", "--config=demo", *MODEL, f"--checkpoint={checkpoint}",
-                      "--target=ascend", f"--train_url={tmp_path / 'refused'}")
+    refused = cli(package_main, "--config=demo", *MODEL, f"--checkpoint={checkpoint}",
+                  "--target=ascend", f"--train_url={tmp_path / 'refused'}")
     assert refused.returncode == 2
     assert ("its MINDIR is written by MindSpore 2.8.0, newer than the MindSpore of runtime mindspore_2.0.0"
             in refused.stderr)
     runtime = "mindspore_2.8.0-cann_8.0.0-py_3.9-euler_2.10.7-aarch64"
-    done = run_cli("-m", "wrn.cli", "package", "--config=demo", *MODEL, f"--checkpoint={checkpoint}",
-                   "--target=ascend", f"--runtime={runtime}", f"--train_url={tmp_path / 'ascend'}")
+    done = cli(package_main, "--config=demo", *MODEL, f"--checkpoint={checkpoint}",
+               "--target=ascend", f"--runtime={runtime}", f"--train_url={tmp_path / 'ascend'}")
     assert done.returncode == 0, done.stderr[-2000:]
     folder = tmp_path / "ascend" / "model"
     config = json.loads((folder / "config.json").read_text())
@@ -301,8 +312,8 @@ def test_ascend_target_packages_a_mindir_the_runtime_can_read(packaged, tmp_path
 
 
 def test_package_refuses_what_cannot_be_served(packaged, tmp_path):
-    export = run_cli("local/export.py", "--config=demo", *MODEL, f"--checkpoint={packaged['checkpoint']}",
-                     "--file_format=ONNX", "--batch_size=2", f"--train_url={tmp_path / 'b2'}")
+    export = cli(export_main, "--config=demo", *MODEL, f"--checkpoint={packaged['checkpoint']}",
+                 "--file_format=ONNX", "--batch_size=2", f"--train_url={tmp_path / 'b2'}")
     assert export.returncode == 0, export.stderr[-2000:]
     batch2 = json.loads(export.stdout.strip().splitlines()[-1])["path"]
     cases = {
@@ -313,7 +324,7 @@ def test_package_refuses_what_cannot_be_served(packaged, tmp_path):
     }
     for message, args in cases.items():
         train_url = [] if any(a.startswith("--train_url") for a in args) else [f"--train_url={tmp_path / 'out'}"]
-        done = run_cli("-m", "wrn.cli", "package", *args, *train_url)
+        done = cli(package_main, *args, *train_url)
         assert done.returncode == 2 and message in done.stderr, (message, done.stderr)
         assert done.stderr.count("\n") == 1, done.stderr  # one line
     assert not (tmp_path / "out" / "model").exists()
@@ -381,8 +392,8 @@ def test_decoding_variants_and_refusals():
 def test_a_normalised_package_answers_as_the_raw_default(packaged, service, tmp_path):
     """--input normalised: a float32 NCHW model, the service normalising the decoded pixels as the recipe says,
     answers as the default raw model (normalisation in the graph) does."""
-    done = run_cli("-m", "wrn.cli", "package", "--config=demo", *MODEL, f"--checkpoint={packaged['checkpoint']}",
-                   "--input=normalised", f"--train_url={tmp_path / 'pkg'}")
+    done = cli(package_main, "--config=demo", *MODEL, f"--checkpoint={packaged['checkpoint']}",
+               "--input=normalised", f"--train_url={tmp_path / 'pkg'}")
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1])["input_kind"] == "normalised"
     float_service = load_package(tmp_path / "pkg" / "model").service
@@ -393,8 +404,8 @@ def test_a_normalised_package_answers_as_the_raw_default(packaged, service, tmp_
         a, b = _upload(float_service, image_file(image)), _upload(service, image_file(image))
         assert a["predicted_label"] == b["predicted_label"]
         assert np.allclose([s for _, s in a["scores"]], [s for _, s in b["scores"]], atol=1e-5)
-    refused = run_cli("-m", "wrn.cli", "package", f"--checkpoint={packaged['model_file']}", "--input=normalised",
-                      f"--train_url={tmp_path / 'pkg2'}")
+    refused = cli(package_main, f"--checkpoint={packaged['model_file']}", "--input=normalised",
+                  f"--train_url={tmp_path / 'pkg2'}")
     assert refused.returncode == 2 and "--input normalised does not apply to an existing export" in refused.stderr
 
 
@@ -423,14 +434,14 @@ def test_labels_file_names_the_classes(packaged, tmp_path):
     onnx = packaged["model_file"]  # an export with its sidecar: packaged again
     names = [f"digit {d}" for d in range(10)]
     (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
-    done = run_cli("-m", "wrn.cli", "package", f"--checkpoint={onnx}", f"--labels={tmp_path / 'names.txt'}",
-                   f"--train_url={tmp_path / 'pkg'}")
+    done = cli(package_main, f"--checkpoint={onnx}", f"--labels={tmp_path / 'names.txt'}",
+               f"--train_url={tmp_path / 'pkg'}")
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((tmp_path / "pkg" / "model" / "labels.json").read_text()) == names
     images, _ = eval_set(packaged["data"])
     assert _upload(load_package(tmp_path / "pkg" / "model").service, image_file(images[0]))["predicted_label"] \
         in names
     (tmp_path / "short.txt").write_text("cat\ndog\n")
-    short = run_cli("-m", "wrn.cli", "package", f"--checkpoint={onnx}", f"--labels={tmp_path / 'short.txt'}",
-                    f"--train_url={tmp_path / 'pkg2'}")
+    short = cli(package_main, f"--checkpoint={onnx}", f"--labels={tmp_path / 'short.txt'}",
+                f"--train_url={tmp_path / 'pkg2'}")
     assert short.returncode == 2 and "names 2 classes, the model has 10" in short.stderr
