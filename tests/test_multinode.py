@@ -33,18 +33,24 @@ def cluster():
             store.server.stop()
 
 
-def _start_node(rank: int, host, store, tmp_path: Path, port: int, args: list[str]) -> subprocess.Popen:
+def _start_node(rank: int, host, store, tmp_path: Path, launch: str, port: int, args: list[str]) -> subprocess.Popen:
+    """Node `rank` of launch `launch`: its scratch folder is the node's across launches, its msrun logs the launch's
+    (tmp_path/launch/msrunRANK)."""
     env = {**os.environ, **store.env(WRN_SCRATCH_DIR=str(tmp_path / f"scratch{rank}")), "NODES": "2",
            "NODE_RANK": str(rank), "MASTER_ADDR": host.master_addr, "MASTER_PORT": str(port),
-           "LOG_DIR": str(tmp_path / f"msrun{rank}"), "LOST_NODE_TIMEOUT": str(LOST_NODE_TIMEOUT)}
+           "LOG_DIR": str(tmp_path / launch / f"msrun{rank}"), "LOST_NODE_TIMEOUT": str(LOST_NODE_TIMEOUT)}
     command = ["bash", "local/run_distribute_train.sh", "1", *args]
     return subprocess.Popen(host.prefix() + command if rank == 1 else command, cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def _run_both(host, store, tmp_path: Path, args: list[str]) -> list[str]:
+def _start_both(host, store, tmp_path: Path, launch: str, args: list[str]) -> list[subprocess.Popen]:
     port = free_port(host.master_addr)
-    nodes = [_start_node(rank, host, store, tmp_path, port, args) for rank in (0, 1)]
+    return [_start_node(rank, host, store, tmp_path, launch, port, args) for rank in (0, 1)]
+
+
+def _run_both(host, store, tmp_path: Path, launch: str, args: list[str]) -> list[str]:
+    nodes = _start_both(host, store, tmp_path, launch, args)
     outputs = [node.communicate(timeout=400)[0] for node in nodes]
     for node, output in zip(nodes, outputs):
         assert node.returncode == 0, output[-4000:]
@@ -75,10 +81,10 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _logs(tmp_path: Path, rank: int, output: str) -> str:
+def _logs(tmp_path: Path, launch: str, rank: int, output: str) -> str:
     """What a failed assertion shows: the node's output and the tails of its msrun logs."""
     tails = [f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}"
-             for log in sorted((tmp_path / f"msrun{rank}").glob("*.log"))]
+             for log in sorted((tmp_path / launch / f"msrun{rank}").glob("*.log"))]
     return "\n".join([output[-3000:], *tails])
 
 
@@ -86,7 +92,15 @@ def _checksum(log: str) -> str:
     return re.findall(r"trainable weights checksum (\w+)", log)[-1]
 
 
+def _last_launch(log: str) -> str:
+    """A run's log from its last launch's first line on (a restarted run appends to the same train.log)."""
+    return log.rsplit(" INFO launch ", 1)[1]
+
+
 def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_path: Path):
+    """Three launches: the first loses node 1 in epoch 2, the restart resumes and finishes with every check of a
+    two-node run, the third loses node 0 (the master). Each loss needs a launch of its own; the successful run is
+    the resumed one, so the restart and the run's outputs are checked on the same launch."""
     host, store = cluster
     reset_remote_storage()
     bucket = store.new_bucket()
@@ -100,33 +114,9 @@ def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_pat
     args = ["--config=demo", f"--data_url=obs://{bucket}/cifar10", f"--train_url={train_url}", *tiny_args(),
             "--warmup_epochs=0", "--log_interval=1", "--resume=auto"]
 
-    # 1. two epochs on two nodes
-    started = time.monotonic()
-    _run_both(host, store, tmp_path, [*args, "--epochs=2"])
-    first_seconds = time.monotonic() - started
-    keys = store.keys(bucket, "runs/2nodes/")
-    written = {k.split("runs/2nodes/", 1)[1] for k in keys}
-    # rank 1 writes its own log only; everything else comes from rank 0
-    assert {name for name in written if "rank_" in name} == {"logs/rank_1/train.log"}
-    assert {"ckpt/last.ckpt", "metrics.jsonl", "summary.json", "train.log", "config.yaml"} <= written
-    assert any(name.startswith("tensorboard/events.out.tfevents.") for name in written)  # uploaded like the rest
-    rank0 = store.read(bucket, "runs/2nodes/train.log").decode()
-    rank1 = store.read(bucket, "runs/2nodes/logs/rank_1/train.log").decode()
-    assert "msrun launch: rank 0/2, local rank 0, node 0/2" in rank0
-    assert "msrun launch: rank 1/2, local rank 0, node 1/2" in rank1
-    assert _checksum(rank0) == _checksum(rank1)
-    # each node staged the data once, into its own scratch folder
-    for rank, log in ((0, rank0), (1, rank1)):
-        staged = re.findall(r"staged obs://\S+/cifar10 into (\S+):", log)
-        assert len(staged) == 1 and staged[0].startswith(str(tmp_path / f"scratch{rank}")), log
-    records = [json.loads(line) for line in store.read(bucket, "runs/2nodes/metrics.jsonl").decode().splitlines()]
-    assert [r["global_step"] for r in records] == [4, 8]  # 128 images / (16 x 2 ranks)
-
-    # 2. a third epoch; node 1 is lost in its middle
-    port = free_port(host.master_addr)
-    nodes = [_start_node(rank, host, store, tmp_path, port, [*args, "--epochs=3"]) for rank in (0, 1)]
-    worker0 = tmp_path / "msrun0" / "worker_0.log"
-    _await_step(worker0, "epoch 3/3 step 2/4", nodes[0])
+    # 1. two epochs on two nodes; node 1 is lost in the middle of the second
+    nodes = _start_both(host, store, tmp_path, "launch1", [*args, "--epochs=2"])
+    _await_step(tmp_path / "launch1" / "msrun0" / "worker_0.log", "epoch 2/2 step 2/4", nodes[0])
     for pid in host.pids():  # the whole second host goes away: its launcher, msrun and workers
         os.kill(pid, signal.SIGKILL)
     lost_at = time.monotonic()
@@ -135,21 +125,36 @@ def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_pat
     nodes[1].communicate(timeout=30)
     assert nodes[0].returncode != 0
     lines = [line for line in survivor.splitlines() if line.startswith("error: node 0 stopped")]
-    assert len(lines) == 1 and "node 1 (rank 1) stopped answering" in lines[0], _logs(tmp_path, 0, survivor)
+    assert len(lines) == 1 and "node 1 (rank 1) stopped answering" in lines[0], \
+        _logs(tmp_path, "launch1", 0, survivor)
     lost_node_1 = lines[0]
 
-    # 3. both restarted: they resume after epoch 2 (the lost node cost at most the epoch it was in)
-    _run_both(host, store, tmp_path, [*args, "--epochs=3"])
-    rank0 = store.read(bucket, "runs/2nodes/train.log").decode()
-    last_launch = rank0.rsplit(" INFO launch ", 1)[1]
-    assert "epoch 2 done, global step 8" in last_launch and "epochs 3..3" in last_launch
-    assert _checksum(rank0) == _checksum(store.read(bucket, "runs/2nodes/logs/rank_1/train.log").decode())
+    # 2. both restarted: they resume after epoch 1 (the lost node cost at most the epoch it was in) and finish
+    started = time.monotonic()
+    _run_both(host, store, tmp_path, "launch2", [*args, "--epochs=2"])
+    resumed_seconds = time.monotonic() - started
+    keys = store.keys(bucket, "runs/2nodes/")
+    written = {k.split("runs/2nodes/", 1)[1] for k in keys}
+    # rank 1 writes its own log only; everything else comes from rank 0
+    assert {name for name in written if "rank_" in name} == {"logs/rank_1/train.log"}
+    assert {"ckpt/last.ckpt", "metrics.jsonl", "summary.json", "train.log", "config.yaml"} <= written
+    assert any(name.startswith("tensorboard/events.out.tfevents.") for name in written)  # uploaded like the rest
+    rank0 = _last_launch(store.read(bucket, "runs/2nodes/train.log").decode())
+    rank1 = _last_launch(store.read(bucket, "runs/2nodes/logs/rank_1/train.log").decode())
+    assert "epoch 1 done, global step 4" in rank0 and "epochs 2..2" in rank0
+    assert "msrun launch: rank 0/2, local rank 0, node 0/2" in rank0
+    assert "msrun launch: rank 1/2, local rank 0, node 1/2" in rank1
+    assert _checksum(rank0) == _checksum(rank1)
+    # each node staged the data once in this launch, into its own scratch folder
+    for rank, log in ((0, rank0), (1, rank1)):
+        staged = re.findall(r"staged obs://\S+/cifar10 into (\S+):", log)
+        assert len(staged) == 1 and staged[0].startswith(str(tmp_path / f"scratch{rank}")), log
     records = [json.loads(line) for line in store.read(bucket, "runs/2nodes/metrics.jsonl").decode().splitlines()]
-    assert [r["epoch"] for r in records] == [1, 2, 3]
-    # 4. a fourth epoch; now node 0 (the master, with msrun's scheduler) is lost: node 1 ends and names it
-    port = free_port(host.master_addr)
-    nodes = [_start_node(rank, host, store, tmp_path, port, [*args, "--epochs=4"]) for rank in (0, 1)]
-    _await_step(worker0, "epoch 4/4 step 2/4", nodes[0])
+    assert [(r["epoch"], r["global_step"]) for r in records] == [(1, 4), (2, 8)]  # 128 images / (16 x 2 ranks)
+
+    # 3. a third epoch; now node 0 (the master, with msrun's scheduler) is lost: node 1 ends and names it
+    nodes = _start_both(host, store, tmp_path, "launch3", [*args, "--epochs=3"])
+    _await_step(tmp_path / "launch3" / "msrun0" / "worker_0.log", "epoch 3/3 step 2/4", nodes[0])
     for pid in _descendants(nodes[0].pid):  # node 0's launcher, msrun, scheduler and workers (own sessions)
         os.kill(pid, signal.SIGKILL)
     lost_at = time.monotonic()
@@ -157,7 +162,8 @@ def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_pat
     master_lost_seconds = time.monotonic() - lost_at
     nodes[0].communicate(timeout=30)
     lines = [line for line in survivor.splitlines() if line.startswith("error: node 1 stopped")]
-    assert len(lines) == 1 and "node 0 (rank 0) stopped answering" in lines[0], _logs(tmp_path, 1, survivor)
-    print(f"2 nodes: {first_seconds:.1f} s for 2 epochs; checksum {_checksum(rank0)} on both ranks; survivor "
-          f"ended {survived_seconds:.1f} s after the loss of node 1 with: {lost_node_1}; node 1 ended "
+    assert len(lines) == 1 and "node 0 (rank 0) stopped answering" in lines[0], \
+        _logs(tmp_path, "launch3", 1, survivor)
+    print(f"2 nodes: survivor ended {survived_seconds:.1f} s after the loss of node 1 with: {lost_node_1}; "
+          f"{resumed_seconds:.1f} s for the resumed epoch, checksum {_checksum(rank0)} on both ranks; node 1 ended "
           f"{master_lost_seconds:.1f} s after the loss of node 0 with: {lines[0]}")
