@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -33,10 +34,11 @@ def cluster():
             store.server.stop()
 
 
-def _start_node(rank: int, host, store, tmp_path: Path, launch: str, port: int, args: list[str]) -> subprocess.Popen:
-    """Node `rank` of launch `launch`: its scratch folder is the node's across launches, its msrun logs the launch's
-    (tmp_path/launch/msrunRANK)."""
-    env = {**os.environ, **store.env(WRN_SCRATCH_DIR=str(tmp_path / f"scratch{rank}")), "NODES": "2",
+def _start_node(rank: int, host, store, tmp_path: Path, launch: str, port: int, args: list[str],
+                scratch: str = "scratch") -> subprocess.Popen:
+    """Node `rank` of launch `launch`: its scratch folder (tmp_path/scratchRANK) is the node's across launches, its
+    msrun logs the launch's (tmp_path/launch/msrunRANK)."""
+    env = {**os.environ, **store.env(WRN_SCRATCH_DIR=str(tmp_path / f"{scratch}{rank}")), "NODES": "2",
            "NODE_RANK": str(rank), "MASTER_ADDR": host.master_addr, "MASTER_PORT": str(port),
            "LOG_DIR": str(tmp_path / launch / f"msrun{rank}"), "LOST_NODE_TIMEOUT": str(LOST_NODE_TIMEOUT)}
     command = ["bash", "local/run_distribute_train.sh", "1", *args]
@@ -44,17 +46,10 @@ def _start_node(rank: int, host, store, tmp_path: Path, launch: str, port: int, 
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def _start_both(host, store, tmp_path: Path, launch: str, args: list[str]) -> list[subprocess.Popen]:
-    port = free_port(host.master_addr)
-    return [_start_node(rank, host, store, tmp_path, launch, port, args) for rank in (0, 1)]
-
-
-def _run_both(host, store, tmp_path: Path, launch: str, args: list[str]) -> list[str]:
-    nodes = _start_both(host, store, tmp_path, launch, args)
-    outputs = [node.communicate(timeout=400)[0] for node in nodes]
-    for node, output in zip(nodes, outputs):
-        assert node.returncode == 0, output[-4000:]
-    return outputs
+def _start_both(host, store, tmp_path: Path, launch: str, args: list[str], scratch: str = "scratch",
+                port: int | None = None) -> list[subprocess.Popen]:
+    port = port or free_port(host.master_addr)
+    return [_start_node(rank, host, store, tmp_path, launch, port, args, scratch) for rank in (0, 1)]
 
 
 def _await_step(log: Path, line: str, node: subprocess.Popen) -> None:
@@ -98,9 +93,11 @@ def _last_launch(log: str) -> str:
 
 
 def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_path: Path):
-    """Three launches: the first loses node 1 in epoch 2, the restart resumes and finishes with every check of a
-    two-node run, the third loses node 0 (the master). Each loss needs a launch of its own; the successful run is
-    the resumed one, so the restart and the run's outputs are checked on the same launch."""
+    """Three launches: the first loses node 1 in epoch 2; then, side by side, its restart (it resumes and finishes
+    with every check of a two-node run) and a launch of another run that loses node 0 (the master). Each loss needs
+    a launch of its own. The successful run is the resumed one, so the restart and the run's outputs are checked on
+    one launch; the master's loss needs no earlier run, so its launch (mostly the survivor's wait for MindSpore to
+    give the master up) runs beside the restart, with its own port, scratch folders and train_url."""
     host, store = cluster
     reset_remote_storage()
     bucket = store.new_bucket()
@@ -110,9 +107,9 @@ def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_pat
         storage_for(f"obs://{bucket}").upload_tree(data, f"obs://{bucket}/cifar10")
     finally:
         reset_remote_storage()
-    train_url = f"obs://{bucket}/runs/2nodes"
-    args = ["--config=demo", f"--data_url=obs://{bucket}/cifar10", f"--train_url={train_url}", *tiny_args(),
-            "--warmup_epochs=0", "--log_interval=1", "--resume=auto"]
+    common = ["--config=demo", f"--data_url=obs://{bucket}/cifar10", *tiny_args(), "--warmup_epochs=0",
+              "--log_interval=1", "--resume=auto"]
+    args = [*common, f"--train_url=obs://{bucket}/runs/2nodes"]
 
     # 1. two epochs on two nodes; node 1 is lost in the middle of the second
     nodes = _start_both(host, store, tmp_path, "launch1", [*args, "--epochs=2"])
@@ -129,9 +126,32 @@ def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_pat
         _logs(tmp_path, "launch1", 0, survivor)
     lost_node_1 = lines[0]
 
-    # 2. both restarted: they resume after epoch 1 (the lost node cost at most the epoch it was in) and finish
+    # 2. both restarted: they resume after epoch 1 (the lost node cost at most the epoch it was in) and finish.
+    # 3. Meanwhile, another run on two more nodes; its node 0 (the master, with msrun's scheduler) is lost at step 2:
+    # its node 1 ends and names it.
     started = time.monotonic()
-    _run_both(host, store, tmp_path, "launch2", [*args, "--epochs=2"])
+    ports = [free_port(host.master_addr)]
+    while len(ports) < 2:  # nobody listens on either yet: two probes may return the same free port
+        ports += [port for port in [free_port(host.master_addr)] if port != ports[0]]
+    resumed = _start_both(host, store, tmp_path, "launch2", [*args, "--epochs=2"], port=ports[0])
+    with ThreadPoolExecutor(max_workers=2) as readers:  # the restart's output is read while the other run goes on
+        resumed_outputs = [readers.submit(node.communicate, timeout=400) for node in resumed]
+        nodes = _start_both(host, store, tmp_path, "launch3",
+                            [*common, f"--train_url=obs://{bucket}/runs/master-lost", "--epochs=1"],
+                            scratch="other_scratch", port=ports[1])
+        _await_step(tmp_path / "launch3" / "msrun0" / "worker_0.log", "epoch 1/1 step 2/4", nodes[0])
+        for pid in _descendants(nodes[0].pid):  # node 0's launcher, msrun, scheduler and workers (own sessions)
+            os.kill(pid, signal.SIGKILL)
+        lost_at = time.monotonic()
+        survivor = nodes[1].communicate(timeout=LOST_NODE_TIMEOUT + 120)[0]
+        master_lost_seconds = time.monotonic() - lost_at
+        nodes[0].communicate(timeout=30)
+        lost_node_0 = [line for line in survivor.splitlines() if line.startswith("error: node 1 stopped")]
+        assert len(lost_node_0) == 1 and "node 0 (rank 0) stopped answering" in lost_node_0[0], \
+            _logs(tmp_path, "launch3", 1, survivor)
+        outputs = [output.result()[0] for output in resumed_outputs]
+    for node, output in zip(resumed, outputs):
+        assert node.returncode == 0, output[-4000:]
     resumed_seconds = time.monotonic() - started
     keys = store.keys(bucket, "runs/2nodes/")
     written = {k.split("runs/2nodes/", 1)[1] for k in keys}
@@ -151,19 +171,6 @@ def test_two_nodes_train_in_step_resume_and_survive_a_lost_node(cluster, tmp_pat
         assert len(staged) == 1 and staged[0].startswith(str(tmp_path / f"scratch{rank}")), log
     records = [json.loads(line) for line in store.read(bucket, "runs/2nodes/metrics.jsonl").decode().splitlines()]
     assert [(r["epoch"], r["global_step"]) for r in records] == [(1, 4), (2, 8)]  # 128 images / (16 x 2 ranks)
-
-    # 3. a third epoch; now node 0 (the master, with msrun's scheduler) is lost: node 1 ends and names it
-    nodes = _start_both(host, store, tmp_path, "launch3", [*args, "--epochs=3"])
-    _await_step(tmp_path / "launch3" / "msrun0" / "worker_0.log", "epoch 3/3 step 2/4", nodes[0])
-    for pid in _descendants(nodes[0].pid):  # node 0's launcher, msrun, scheduler and workers (own sessions)
-        os.kill(pid, signal.SIGKILL)
-    lost_at = time.monotonic()
-    survivor = nodes[1].communicate(timeout=LOST_NODE_TIMEOUT + 120)[0]
-    master_lost_seconds = time.monotonic() - lost_at
-    nodes[0].communicate(timeout=30)
-    lines = [line for line in survivor.splitlines() if line.startswith("error: node 1 stopped")]
-    assert len(lines) == 1 and "node 0 (rank 0) stopped answering" in lines[0], \
-        _logs(tmp_path, "launch3", 1, survivor)
     print(f"2 nodes: survivor ended {survived_seconds:.1f} s after the loss of node 1 with: {lost_node_1}; "
-          f"{resumed_seconds:.1f} s for the resumed epoch, checksum {_checksum(rank0)} on both ranks; node 1 ended "
-          f"{master_lost_seconds:.1f} s after the loss of node 0 with: {lines[0]}")
+          f"{resumed_seconds:.1f} s for the resumed epoch (beside the other run), checksum {_checksum(rank0)} on "
+          f"both ranks; node 1 ended {master_lost_seconds:.1f} s after the loss of node 0 with: {lost_node_0[0]}")
