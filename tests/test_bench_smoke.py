@@ -10,7 +10,8 @@ from conftest import run_cli
 
 @pytest.mark.parametrize("script,args", [
     ("bench/conv_regression.py", []),
-    ("bench/train_step.py", ["--models", "demo", "--steps", "2", "--warmup", "1", "--frameworks", "mindspore"]),
+    ("bench/train_step.py", ["--models", "demo", "--batch", "8", "--steps", "1", "--warmup", "0", "--frameworks",
+                             "mindspore"]),
     ("bench/data.py", ["--images", "500", "--batches", "5"]),
     # 64 of the digits' images on WRN-10-1: the run's whole path (data, steps, eval, checkpoints) at a fraction of the cost
     ("bench/epoch.py", ["--epochs", "1", "--images", "64", "--warmup_epochs=0", "--widen_factor=1"]),
