@@ -3,7 +3,9 @@ its own process: a clean peak RSS) and compares its peak with the figure recorde
 the same model, batch and MindSpore version; exit status 1 when it is more than --allowed (10 %) above.
 
 usage: python bench/memory_regression.py [--models wrn16_4] [--batch 32] [--steps 2] [--record]
-       (--record writes the measured figures as the new baseline; last line: JSON)
+       [--measured FILE]
+       (--record writes the measured figures as the new baseline; --measured judges the peaks of an earlier run,
+       its output saved in FILE, instead of measuring again, e.g. against another baseline; last line: JSON)
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "bench" / "memory_baseline.json"
@@ -29,6 +32,21 @@ def measure(model: str, batch: int, steps: int, overrides: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def peaks(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
+    """(baseline key, peak RSS in MB) of each model: measured now, one model after the other, or read from the last
+    line of an earlier run (--measured)."""
+    if args.measured is not None:
+        earlier = json.loads(args.measured.read_text().strip().splitlines()[-1])
+        for key, row in earlier["results"].items():
+            yield key, row["peak_rss_mb"]
+        return
+    for model in args.models.split(","):
+        figures = measure(model, args.batch, args.steps, args.overrides)
+        key = f"{model}_b{args.batch}_mindspore{figures['mindspore']}" + (
+            "" if args.overrides == "{}" else f"_{args.overrides}")
+        yield key, round(figures["peak_rss_mb"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="wrn16_4")
@@ -38,14 +56,11 @@ def main() -> int:
     parser.add_argument("--allowed", type=float, default=0.10, help="allowed growth over the record (0.10)")
     parser.add_argument("--baseline", type=Path, default=BASELINE)
     parser.add_argument("--record", action="store_true", help="write the measured figures as the baseline")
+    parser.add_argument("--measured", type=Path, help="an earlier run's output: judge its peaks, measure nothing")
     args = parser.parse_args()
     recorded = json.loads(args.baseline.read_text()) if args.baseline.is_file() else {}
     results, failed = {}, False
-    for model in args.models.split(","):
-        figures = measure(model, args.batch, args.steps, args.overrides)
-        key = f"{model}_b{args.batch}_mindspore{figures['mindspore']}" + (
-            "" if args.overrides == "{}" else f"_{args.overrides}")
-        peak = round(figures["peak_rss_mb"])
+    for key, peak in peaks(args):
         row = {"peak_rss_mb": peak, "load_average": round(os.getloadavg()[0], 2)}
         if args.record:
             recorded[key] = {"peak_rss_mb": peak, "date": time.strftime("%Y-%m-%d")}

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, make_cifar, tiny_args
+from conftest import ROOT, make_cifar, run_in_process, tiny_args
+from wrn.cli import modelarts_train_main
 from wrn.platform.storage import storage_for
 
 
@@ -50,27 +51,35 @@ def test_old_style_obs_urls_with_platform_arguments_and_auto_resume(obs_env, obj
     assert "ranktable launch on ModelArts: rank 0/1" in first.stdout
     assert "remote storage through ObsStorage(endpoint=" in first.stdout
     assert {"job/output/ckpt/last.ckpt", "job/output/summary.json"} <= set(object_store.keys(bucket, "job/"))
-    restarted = boot(code, env, *args)  # as the platform restarts a job: --resume=auto is the default
-    assert restarted.returncode == 0, restarted.stderr[-3000:]
-    assert "resumed from" in restarted.stdout and "already finished all 2 epochs" in restarted.stdout
+    # as the platform restarts a job: --resume=auto is the default. The boot file's own start is checked above; the
+    # restart runs its entry function in this process.
+    status, out, err = run_in_process(modelarts_train_main, *args, env=env)
+    assert status == 0, err[-3000:]
+    assert "resumed from" in out and "already finished all 2 epochs" in out
 
 
 def test_new_style_mounted_paths_and_misspelled_keys(tmp_path):
-    code = uploaded_code(tmp_path)
+    """The boot file's entry function in this process (its own start: the test above and the ones below)."""
     env = modelarts_env(tmp_path, {})
     inputs = make_cifar(tmp_path / "home/ma-user/modelarts/inputs/data_url_0")
     outputs = tmp_path / "home/ma-user/modelarts/outputs/train_url_0"
-    done = boot(code, env, f"--data_url={inputs}", f"--train_url={outputs}", "--config=demo", *tiny_args(),
-                "--epochs=1", "--warmup_epochs=0")
-    assert done.returncode == 0, done.stderr[-3000:]
+    status, _, err = run_in_process(modelarts_train_main, f"--data_url={inputs}", f"--train_url={outputs}",
+                                    "--config=demo", *tiny_args(), "--epochs=1", "--warmup_epochs=0", env=env)
+    assert status == 0, err[-3000:]
     assert (outputs / "ckpt" / "last.ckpt").is_file() and (outputs / "summary.json").is_file()
     assert not (inputs / "train" / ".wrn").exists() and len(list(inputs.rglob("*"))) == 4  # data used in place
-    typo = boot(code, env, f"--data_url={inputs}", f"--train_url={tmp_path / 'o2'}", "--config=demo", "--dept=10")
-    assert typo.returncode == 2 and "unknown config key 'dept'" in typo.stderr and "did you mean 'depth'" in typo.stderr
+    status, _, err = run_in_process(modelarts_train_main, f"--data_url={inputs}", f"--train_url={tmp_path / 'o2'}",
+                                    "--config=demo", "--dept=10", env=env)
+    assert status == 2 and "unknown config key 'dept'" in err and "did you mean 'depth'" in err
 
 
 def test_code_folder_cannot_replace_the_images_mindspore():
-    assert not list(ROOT.glob("**/pip-requirements.txt"))
+    found = []
+    for folder, subfolders, files in os.walk(ROOT):
+        # git's store and the virtual environments (.venv, .venv-serve, ...) are not the checkout's own files
+        subfolders[:] = [name for name in subfolders if name != ".git" and not name.startswith(".venv")]
+        found += [os.path.join(folder, name) for name in files if name == "pip-requirements.txt"]
+    assert not found
     assert not (ROOT / "modelarts" / "requirements.txt").exists()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -20,6 +21,13 @@ RESTART_POLICY = {"fault-tolerance/job-retry-num": "3", "fault-tolerance/job-unc
                   "fault-tolerance/hang-retry": "true"}
 ENGINE = {"engine_name": "Ascend-Powered-Engine",
           "engine_version": "mindspore_2.3.0-cann_8.0.rc2-py_3.9-euler_2.10.7-aarch64-snt9b"}
+
+
+def submit(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`modelarts/submit.py ARGV` run in this process, its exit status and output as a subprocess's: the script's own
+    start is the tests that call run_cli (a missing variable, a signed submit)."""
+    status, out, err = run_in_process(submit_main, *argv, env=env)
+    return subprocess.CompletedProcess(["modelarts/submit.py", *argv], status, out, err)
 
 
 def dry_run(name: str, *extra: str) -> dict:
@@ -174,8 +182,7 @@ def test_code_upload_selection_excludes_tests_caches_and_outputs(tmp_path):
 
 def test_upload_code_to_obs(obs_env, object_store):
     bucket = object_store.new_bucket()
-    done = run_cli("modelarts/submit.py", "upload-code", str(JOBS / "wrn40_10_1p.yaml"), "--var",
-                   f"OBS_BUCKET={bucket}", env=obs_env)
+    done = submit("upload-code", str(JOBS / "wrn40_10_1p.yaml"), "--var", f"OBS_BUCKET={bucket}", env=obs_env)
     assert done.returncode == 0, done.stderr
     keys = object_store.keys(bucket)
     assert "wrn/code/modelarts/train.py" in keys and "wrn/code/wrn/configs/demo.yaml" in keys
@@ -241,8 +248,8 @@ def test_submit_sends_the_dry_run_body_signed(standin):
 def test_submit_sends_the_restart_policy_pool_log_export_and_auto_stop(standin):
     extra = ["--var", "MA_POOL_ID=pool-7f3a2b", "--var", "MA_LOG_EXPORT=obs://team-bucket/wrn/logs/8p",
              "--var", "MA_AUTO_STOP_HOURS=24"]
-    done = run_cli("modelarts/submit.py", "submit", str(JOBS / "wrn40_10_8p.yaml"), "--var", "OBS_BUCKET=team-bucket",
-                   *extra, env=standin.env())
+    done = submit("submit", str(JOBS / "wrn40_10_8p.yaml"), "--var", "OBS_BUCKET=team-bucket", *extra,
+                  env=standin.env())
     assert done.returncode == 0, done.stderr
     (request,) = standin.requests
     assert request["body"] == dry_run("wrn40_10_8p", *extra)  # what the SDK's model objects put on the wire
@@ -255,16 +262,16 @@ def test_submit_sends_the_restart_policy_pool_log_export_and_auto_stop(standin):
 
 def test_status_logs_stop_and_flavors(standin):
     env = standin.env()
-    status = run_cli("modelarts/submit.py", "status", "3faf5c03-aaa1", env=env)
+    status = submit("status", "3faf5c03-aaa1", env=env)
     assert status.stdout.strip() == "3faf5c03-aaa1  wrn40-10-8p  Completed  3723 s"
-    logs = run_cli("modelarts/submit.py", "logs", "3faf5c03-aaa1", "--follow", env=env)
+    logs = submit("logs", "3faf5c03-aaa1", "--follow", env=env)
     assert logs.returncode == 0 and "epoch 1/300 step 100/1562" in logs.stdout and "ended: Completed" in logs.stdout
-    stop = run_cli("modelarts/submit.py", "stop", "3faf5c03-aaa1", env=env)
+    stop = submit("stop", "3faf5c03-aaa1", env=env)
     assert stop.returncode == 0
     action = [r for r in standin.requests if r["method"] == "POST"][-1]
     assert action["path"] == "/v2/0b1d2e3f4a5b/training-jobs/3faf5c03-aaa1/actions"
     assert action["body"] == {"action_type": "terminate"}
-    flavors = run_cli("modelarts/submit.py", "flavors", "--type", "Ascend", env=env)
+    flavors = submit("flavors", "--type", "Ascend", env=env)
     assert json.loads(flavors.stdout.splitlines()[0])["flavor_id"] == "modelarts.kat1.8xlarge"
     assert "flavor_type=Ascend" in [r for r in standin.requests if "flavors" in r["path"]][0]["path"]
 
@@ -273,7 +280,7 @@ def test_status_logs_stop_and_flavors(standin):
 def test_following_logs_asks_again_after_failed_reads(unavailable, returncode):
     server = StandIn(unavailable_reads=unavailable)
     try:
-        done = run_cli("modelarts/submit.py", "logs", "3faf5c03-aaa1", "--follow", "--poll", "0.05", env=server.env())
+        done = submit("logs", "3faf5c03-aaa1", "--follow", "--poll", "0.05", env=server.env())
     finally:
         server.stop()
     assert done.returncode == returncode and done.stderr.count("asking again") == 3
@@ -292,8 +299,7 @@ def test_following_logs_asks_again_after_failed_reads(unavailable, returncode):
 def test_api_errors_are_one_line_with_status_code_and_request_id(status, error, expected):
     server = StandIn(create_status=status, error=error)
     try:
-        done = run_cli("modelarts/submit.py", "submit", str(JOBS / "wrn40_10_1p.yaml"), "--var",
-                       "OBS_BUCKET=team-bucket", env=server.env())
+        done = submit("submit", str(JOBS / "wrn40_10_1p.yaml"), "--var", "OBS_BUCKET=team-bucket", env=server.env())
     finally:
         server.stop()
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
@@ -319,8 +325,8 @@ def test_msrun_job_runs_the_node_launcher_on_two_nodes():
 
 def test_submit_sends_the_tensorboard_log_folder_as_the_algorithms_summary(standin):
     extra = ["--var", "MA_TENSORBOARD_DIR=obs://team-pfs/wrn/runs/wrn40_10_8p/tensorboard"]
-    done = run_cli("modelarts/submit.py", "submit", str(JOBS / "wrn40_10_8p.yaml"), "--var", "OBS_BUCKET=team-bucket",
-                   *extra, env=standin.env())
+    done = submit("submit", str(JOBS / "wrn40_10_8p.yaml"), "--var", "OBS_BUCKET=team-bucket", *extra,
+                  env=standin.env())
     assert done.returncode == 0, done.stderr
     (request,) = standin.requests
     assert request["body"] == dry_run("wrn40_10_8p", *extra)  # what the SDK's model objects put on the wire

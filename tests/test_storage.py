@@ -73,14 +73,21 @@ def test_download_skips_files_already_present_with_the_same_size(obs_env, object
     assert (tmp_path / "dst" / "deep/a/b/c/d.txt").read_bytes() == b"nested"
 
 
+def _put_directly(bucket: str, objects: dict[str, bytes]) -> None:
+    """Set-up only: objects put straight into the in-process moto server's store (1,234 uploads over HTTP take 7 s
+    and are not what a listing test checks; uploads are checked above). The listing itself goes over HTTP."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["global"]
+    for key, body in objects.items():
+        backend.put_object(bucket, key, body)
+
+
 def test_listing_pages_past_1000_keys(obs_env, object_store, tmp_path):
     bucket = object_store.new_bucket()
-    src = tmp_path / "many"
-    src.mkdir()
-    for i in range(1234):
-        (src / f"f{i:05d}.txt").write_text(str(i))
+    _put_directly(bucket, {f"many/f{i:05d}.txt": str(i).encode() for i in range(1234)})
     storage = storage_for(f"obs://{bucket}")
-    storage.upload_tree(src, f"obs://{bucket}/many")
     entries = storage.list(f"obs://{bucket}/many")
     assert len(entries) == 1234 and len({e.relative for e in entries}) == 1234
 
