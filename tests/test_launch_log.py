@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from conftest import make_cifar, run_cli, tiny_args
+from conftest import make_cifar, run_in_process, tiny_args
+from wrn.cli import train_main
 from wrn.platform.storage import storage_for
 from wrn.run.train import train
 
@@ -15,7 +16,8 @@ def launches(log: str) -> list[tuple[int, str]]:
     return [(int(m.group(1)), m.group(2)) for m in FIRST_LINE.finditer(log)]
 
 
-def test_a_resumed_run_numbers_its_launches(tiny_data, tiny_cfg, tmp_path):
+def test_a_resumed_run_numbers_its_launches_and_a_new_run_directory_starts_at_launch_one(tiny_data, tiny_cfg,
+                                                                                          tmp_path):
     run = tmp_path / "run"
     train(tiny_cfg(epochs=1, warmup_epochs=0), tiny_data, run, resume="auto")
     assert launches((run / "train.log").read_text()) == [(1, "")]
@@ -26,10 +28,7 @@ def test_a_resumed_run_numbers_its_launches(tiny_data, tiny_cfg, tmp_path):
     assert "resumed from" in second_launch and "epoch 2/2 step" in second_launch
     train(tiny_cfg(epochs=2, warmup_epochs=0), tiny_data, run, resume="auto")  # finished already: still a launch
     assert launches((run / "train.log").read_text())[-1] == (3, " (a restart: 2 earlier launches logged above)")
-
-
-def test_a_new_run_directory_starts_at_launch_one(tiny_data, tiny_cfg, tmp_path):
-    train(tiny_cfg(epochs=1, warmup_epochs=0), tiny_data, tmp_path / "a")
+    # a process that already trained another run directory counts a new one's launches from one
     train(tiny_cfg(epochs=1, warmup_epochs=0), tiny_data, tmp_path / "b")
     assert launches((tmp_path / "b" / "train.log").read_text()) == [(1, "")]
 
@@ -39,12 +38,15 @@ def test_a_restarted_remote_run_counts_the_launches_its_uploaded_log_holds(obs_e
     bucket = object_store.new_bucket()
     data = make_cifar(tmp_path / "data")
     storage_for(f"obs://{bucket}").upload_tree(data, f"obs://{bucket}/cifar")
-    args = ["local/train.py", "--config=demo", f"--data_url=obs://{bucket}/cifar", f"--train_url=obs://{bucket}/run",
-            *tiny_args(), "--warmup_epochs=0", "--resume=auto"]
-    first = run_cli(*args, "--epochs=1", env={**obs_env, "WRN_SCRATCH_DIR": str(tmp_path / "node1")})
-    assert first.returncode == 0, first.stderr
-    second = run_cli(*args, "--epochs=2", env={**obs_env, "WRN_SCRATCH_DIR": str(tmp_path / "node2")})
-    assert second.returncode == 0, second.stderr
-    assert "launch 2 of this run (a restart: 1 earlier launch logged above)" in second.stdout
+    args = ["--config=demo", f"--data_url=obs://{bucket}/cifar", f"--train_url=obs://{bucket}/run", *tiny_args(),
+            "--warmup_epochs=0", "--resume=auto"]
+    # the two launches run as local/train.py runs them, in this process (each a node of its own scratch)
+    status, _, err = run_in_process(train_main, *args, "--epochs=1",
+                                    env={"WRN_SCRATCH_DIR": str(tmp_path / "node1"), "WRN_LAUNCH_ID": "first"})
+    assert status == 0, err
+    status, out, err = run_in_process(train_main, *args, "--epochs=2",
+                                      env={"WRN_SCRATCH_DIR": str(tmp_path / "node2"), "WRN_LAUNCH_ID": "second"})
+    assert status == 0, err
+    assert "launch 2 of this run (a restart: 1 earlier launch logged above)" in out
     uploaded = object_store.read(bucket, "run/train.log").decode()
     assert [n for n, _ in launches(uploaded)] == [1, 2]

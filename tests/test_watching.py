@@ -9,15 +9,26 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, tiny_args
+from conftest import run_cli, run_in_process, tiny_args
+from wrn.cli import train_main
 from wrn.config import load_config
 from wrn.errors import ConfigError
 from wrn.run.board import EPOCH_TAGS
 
 
+def _args(data: Path, run: Path, *extra: str) -> list[str]:
+    return ["--config=demo", f"--data_url={data}", f"--train_url={run}", *tiny_args(), "--log_interval=2",
+            "--warmup_epochs=0", *extra]
+
+
 def _train(data: Path, run: Path, *extra: str, env: dict | None = None):
-    return run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={run}", *tiny_args(),
-                   "--log_interval=2", "--warmup_epochs=0", *extra, env=env)
+    """local/train.py in a process of its own."""
+    return run_cli("local/train.py", *_args(data, run, *extra), env=env)
+
+
+def _train_here(data: Path, run: Path, *extra: str) -> tuple[int, str, str]:
+    """(status, stdout, stderr) of a training as local/train.py runs it, in this process."""
+    return run_in_process(train_main, *_args(data, run, *extra))
 
 
 def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
@@ -34,9 +45,9 @@ def test_tensorboard_events_equal_the_metrics_after_a_killed_and_resumed_run(tin
     assert killed.returncode == -9  # epoch 3's steps are in the events, its checkpoint is not
     before = _scalars(run / "tensorboard")
     assert [step for step, _ in before["step/loss"]][-3:] == [14, 16, 18]
-    resumed = _train(tiny_data, run, "--epochs=3", "--resume=auto")
-    assert resumed.returncode == 0, resumed.stderr
-    assert "TensorBoard event files in" in resumed.stdout
+    status, out, err = _train_here(tiny_data, run, "--epochs=3", "--resume=auto")
+    assert status == 0, err
+    assert "TensorBoard event files in" in out
 
     scalars = _scalars(run / "tensorboard")
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -54,8 +65,8 @@ def test_tensorboard_events_equal_the_metrics_after_a_killed_and_resumed_run(tin
 
 
 def test_tensorboard_false_writes_no_events(tiny_data, tmp_path):
-    done = _train(tiny_data, tmp_path / "run", "--epochs=1", "--tensorboard=false")
-    assert done.returncode == 0, done.stderr
+    status, _, err = _train_here(tiny_data, tmp_path / "run", "--epochs=1", "--tensorboard=false")
+    assert status == 0, err
     assert not (tmp_path / "run" / "tensorboard").exists()
 
 
@@ -72,9 +83,9 @@ def test_profiler_writes_its_files_and_names_the_costliest_operators(tiny_data, 
 
 
 def test_profile_steps_beyond_the_epoch_is_one_line(tiny_data, tmp_path):
-    done = _train(tiny_data, tmp_path / "run", "--epochs=1", "--profile_steps=5-7")
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == ["error: config key 'profile_steps' has value '5-7', expected steps "
+    status, _, err = _train_here(tiny_data, tmp_path / "run", "--epochs=1", "--profile_steps=5-7")
+    assert status == 2
+    assert err.strip().splitlines() == ["error: config key 'profile_steps' has value '5-7', expected steps "
                                                 "within one epoch (1-6: this run has 6 optimizer steps per epoch)"]
 
 
