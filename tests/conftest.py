@@ -194,3 +194,20 @@ def run_in_process(main, *argv: str, env: dict | None = None) -> tuple[int, str,
 def in_process():
     """`run_in_process`, for tests that take it as a fixture."""
     return run_in_process
+
+
+# ---- task "pause" (the fault tests without long runs) ----------------------------------------------------------------
+
+def killed_run(tmp_path_factory, point: str, *extra: str) -> tuple[Path, Path]:
+    """(data, run folder) of a tiny run (`train_tiny_run`'s recipe with `extra`) that local/train.py SIGKILLed itself
+    in at WRN_TEST_KILL_AT=`point` (wrn/faults.py), made once per session: read-only, copy it to resume it."""
+    def make(folder: Path) -> dict:
+        data = make_cifar(folder / "data")
+        killed = run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={folder / 'run'}",
+                         *tiny_args(), "--warmup_epochs=0", *extra, env={"WRN_TEST_KILL_AT": point})
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        return {"data": str(data), "run": str(folder / "run")}
+
+    name = "killed-" + "-".join((point, *extra)).replace(":", "_").replace("=", "_").replace("--", "")
+    made = made_once(tmp_path_factory, name, make)
+    return Path(made["data"]), Path(made["run"])

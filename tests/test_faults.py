@@ -1,7 +1,9 @@
 """The fault catalogue: what a run does under kills, damage, concurrent starts, full disks, bad input and signals.
 
 Kill points are deterministic: WRN_TEST_KILL_AT=<point>:<epoch> makes the training process SIGKILL itself there
-(wrn/faults.py). Each test names the fault it covers; README "What survives what" states the guarantees.
+(wrn/faults.py); <point>:<n>:SIGSTOP makes it stop itself there, so a test acts on a run known to be alive at that
+point (a second training, a signal from outside) and SIGCONTs it. No test races a long run. Each test names the
+fault it covers; README "What survives what" states the guarantees.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, made_once, make_cifar, run_cli, run_in_process, tiny_args
+from conftest import ROOT, killed_run, make_cifar, run_cli, run_in_process, tiny_args
 from wrn.cli import train_main
 from wrn.platform.staging import StagingOptions, stage_in
 from wrn.platform.storage import storage_for
@@ -72,21 +74,8 @@ def best_by_records(run: Path) -> int:
 
 # ---- kills between writes -------------------------------------------------------------------------------------------
 # The killed launch is a real process SIGKILLing itself at the point; the resume, whose files and output are what is
-# checked, runs in this process (`run_in_process`, as local/train.py runs it). A killed run several tests resume is
-# made once per session (`made_once`) and copied by each.
-
-def killed_run(tmp_path_factory, point: str, *extra: str) -> tuple[Path, Path]:
-    """(data, run folder) of a run killed (SIGKILL) at WRN_TEST_KILL_AT=`point`, made once per session: read-only."""
-    def make(folder: Path) -> dict:
-        data = make_cifar(folder / "data")
-        killed = train(data, folder / "run", *extra, env={"WRN_TEST_KILL_AT": point})
-        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-        return {"data": str(data), "run": str(folder / "run")}
-
-    made = made_once(tmp_path_factory, "killed-" + "-".join((point, *extra)).replace(":", "_").replace("=", "_")
-                     .replace("--", ""), make)
-    return Path(made["data"]), Path(made["run"])
-
+# checked, runs in this process (`run_in_process`, as local/train.py runs it). Each killed run is made once per
+# session (conftest's `killed_run`) and copied by the tests that resume it.
 
 KEEP_3 = ("--epochs=3", "--keep_checkpoint_max=3")
 
@@ -261,18 +250,23 @@ def test_a_remote_file_replaced_by_one_of_the_same_size_is_downloaded_again(obs_
 
 
 def test_a_restarted_obs_run_keeps_every_launchs_log(obs_env, object_store, tmp_path, in_process):
+    """As on ModelArts after a preemption: the restarted launch runs on a fresh node (a new scratch) whose only memory
+    is train_url in OBS; it numbers itself from the launches the uploaded train.log holds and appends to it."""
     bucket = object_store.new_bucket()
     storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data"), f"obs://{bucket}/cifar10")
     data, run = f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/log"
     # SIGKILLed as a preempted node, as soon as a last.ckpt (and the train.log queued before it) reached train_url
     killed = train(data, run, "--epochs=3", "--resume=auto",
-                   env={**obs_env, "WRN_TEST_KILL_AT": "uploaded-ckpt/last.ckpt:0", "WRN_LAUNCH_ID": "first"})
+                   env={**obs_env, "WRN_TEST_KILL_AT": "uploaded-ckpt/last.ckpt:0", "WRN_LAUNCH_ID": "first",
+                        "WRN_SCRATCH_DIR": str(tmp_path / "node1")})
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    status, _, err = in_process(train_main, *train_args(data, run, "--epochs=3", "--resume=auto"),
-                                env={"WRN_LAUNCH_ID": "second"})
+    status, out, err = in_process(train_main, *train_args(data, run, "--epochs=3", "--resume=auto"),
+                                  env={"WRN_LAUNCH_ID": "second", "WRN_SCRATCH_DIR": str(tmp_path / "node2")})
     assert status == 0, err[-2000:]
+    assert "launch 2 of this run (a restart: 1 earlier launch logged above)" in out
     log = object_store.read(bucket, "runs/log/train.log").decode()
     assert log.count("single launch: rank 0/1") == 2 and "resumed from" in log
+    assert log.index(" launch 1 of this run: ") < log.index(" launch 2 of this run (a restart: 1 earlier launch")
 
 
 # ---- disk and folders -------------------------------------------------------------------------------------------------

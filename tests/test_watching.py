@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, run_in_process, tiny_args
+from conftest import killed_run, run_cli, run_in_process, tiny_args
 from wrn.cli import train_main
 from wrn.config import load_config
 from wrn.errors import ConfigError
@@ -21,9 +22,9 @@ def _args(data: Path, run: Path, *extra: str) -> list[str]:
             "--warmup_epochs=0", *extra]
 
 
-def _train(data: Path, run: Path, *extra: str, env: dict | None = None):
+def _train(data: Path, run: Path, *extra: str):
     """local/train.py in a process of its own."""
-    return run_cli("local/train.py", *_args(data, run, *extra), env=env)
+    return run_cli("local/train.py", *_args(data, run, *extra))
 
 
 def _train_here(data: Path, run: Path, *extra: str) -> tuple[int, str, str]:
@@ -39,13 +40,17 @@ def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(e.step, e.value) for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
 
 
-def test_tensorboard_events_equal_the_metrics_after_a_killed_and_resumed_run(tiny_data, tmp_path):
-    run = tmp_path / "run"
-    killed = _train(tiny_data, run, "--epochs=3", env={"WRN_TEST_KILL_AT": "after-metrics:3"})
-    assert killed.returncode == -9  # epoch 3's steps are in the events, its checkpoint is not
+def test_tensorboard_events_equal_the_metrics_after_a_killed_and_resumed_run(tmp_path_factory, tmp_path):
+    # The session's run SIGKILLed after epoch 2's metrics line (3 epochs of 6 steps, a log line at steps 5 and 6 of
+    # each), copied, resumed in this process with the same keys.
+    data, killed = killed_run(tmp_path_factory, "after-metrics:2", "--epochs=3", "--keep_checkpoint_max=3")
+    run = Path(shutil.copytree(killed, tmp_path / "run"))
     before = _scalars(run / "tensorboard")
-    assert [step for step, _ in before["step/loss"]][-3:] == [14, 16, 18]
-    status, out, err = _train_here(tiny_data, run, "--epochs=3", "--resume=auto")
+    assert [step for step, _ in before["step/loss"]] == [5, 6, 11, 12]  # epoch 2's steps are in the events, its
+    # checkpoint is not
+    status, out, err = run_in_process(train_main, "--config=demo", f"--data_url={data}", f"--train_url={run}",
+                                      *tiny_args(), "--warmup_epochs=0", "--epochs=3", "--keep_checkpoint_max=3",
+                                      "--resume=auto")
     assert status == 0, err
     assert "TensorBoard event files in" in out
 
@@ -56,10 +61,10 @@ def test_tensorboard_events_equal_the_metrics_after_a_killed_and_resumed_run(tin
         assert [step for step, _ in scalars[tag]] == [r["global_step"] for r in records], tag
         assert [value for _, value in scalars[tag]] == pytest.approx([r[field] for r in records], rel=1e-6), tag
     # per step at log_interval, every step once: the lines of the launch that trained it (the killed launch's
-    # epoch 3 was trained again after the resume)
+    # epoch 2 was trained again after the resume)
     lines = re.findall(r"epoch (\d+)/3 step (\d+)/6 loss ([\d.]+) lr ([\d.]+)", (run / "train.log").read_text())
     logged = {(int(e) - 1) * 6 + int(s): (float(loss), float(lr)) for e, s, loss, lr in lines}  # the last wins
-    assert [step for step, _ in scalars["step/loss"]] == [2, 4, 6, 8, 10, 12, 14, 16, 18] == sorted(logged)
+    assert [step for step, _ in scalars["step/loss"]] == [5, 6, 11, 12, 17, 18] == sorted(logged)
     assert [v for _, v in scalars["step/loss"]] == pytest.approx([logged[s][0] for s in sorted(logged)], abs=1e-4)
     assert [v for _, v in scalars["step/lr"]] == pytest.approx([logged[s][1] for s in sorted(logged)], abs=1e-6)
 
