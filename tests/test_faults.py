@@ -249,22 +249,33 @@ def test_a_remote_file_replaced_by_one_of_the_same_size_is_downloaded_again(obs_
     assert staged_again == staged and (staged / "eval" / "test_batch.bin").read_bytes() == bytes(replaced)
 
 
-def test_a_restarted_obs_run_keeps_every_launchs_log(obs_env, object_store, tmp_path, in_process):
-    """As on ModelArts after a preemption: the restarted launch runs on a fresh node (a new scratch) whose only memory
-    is train_url in OBS; it numbers itself from the launches the uploaded train.log holds and appends to it."""
+def test_a_killed_obs_run_resumes_from_the_uploaded_checkpoint_and_keeps_every_launchs_log(obs_env, object_store,
+                                                                                             tmp_path, in_process):
+    """As on ModelArts after a preemption: the launch is SIGKILLed (no clean-up at all) as soon as its first last.ckpt
+    reached train_url; the restarted launch runs on a fresh node (a new scratch) whose only memory is train_url in
+    OBS: it resumes from the uploaded checkpoint, numbers itself from the launches the uploaded train.log holds and
+    appends to it. (The uploader sends files in the order they were completed: metrics.jsonl and train.log of that
+    epoch got there first.)"""
     bucket = object_store.new_bucket()
     storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data"), f"obs://{bucket}/cifar10")
-    data, run = f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/log"
-    # SIGKILLed as a preempted node, as soon as a last.ckpt (and the train.log queued before it) reached train_url
+    data, run = f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/preempted"
     killed = train(data, run, "--epochs=3", "--resume=auto",
                    env={**obs_env, "WRN_TEST_KILL_AT": "uploaded-ckpt/last.ckpt:0", "WRN_LAUNCH_ID": "first",
                         "WRN_SCRATCH_DIR": str(tmp_path / "node1")})
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    uploaded_epochs = epochs_in(object_store.read(bucket, "runs/preempted/metrics.jsonl").decode())
+    assert 1 <= len(uploaded_epochs) < 3
+
     status, out, err = in_process(train_main, *train_args(data, run, "--epochs=3", "--resume=auto"),
                                   env={"WRN_LAUNCH_ID": "second", "WRN_SCRATCH_DIR": str(tmp_path / "node2")})
     assert status == 0, err[-2000:]
     assert "launch 2 of this run (a restart: 1 earlier launch logged above)" in out
-    log = object_store.read(bucket, "runs/log/train.log").decode()
+    resumed_at = int(out.split("resumed from")[1].split("epoch ")[1].split(" done")[0])
+    assert 1 <= resumed_at < 3 and f"epoch {resumed_at + 1}/3 step" in out and f"epoch {resumed_at}/3 step" not in out
+    records = [json.loads(r) for r in object_store.read(bucket, "runs/preempted/metrics.jsonl").decode().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3] and records[-1]["global_step"] == 3 * 6
+    assert json.loads(object_store.read(bucket, "runs/preempted/summary.json"))["epochs"] == 3
+    log = object_store.read(bucket, "runs/preempted/train.log").decode()
     assert log.count("single launch: rank 0/1") == 2 and "resumed from" in log
     assert log.index(" launch 1 of this run: ") < log.index(" launch 2 of this run (a restart: 1 earlier launch")
 

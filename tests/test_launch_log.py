@@ -33,4 +33,5 @@ def test_a_resumed_run_numbers_its_launches_and_a_new_run_directory_starts_at_la
 
 
 # A restarted obs:// run on a fresh node counts the launches its uploaded train.log holds: test_faults.py's
-# test_a_restarted_obs_run_keeps_every_launchs_log (a killed launch, then one on a new scratch).
+# test_a_killed_obs_run_resumes_from_the_uploaded_checkpoint_and_keeps_every_launchs_log (a killed launch, then one
+# on a new scratch).

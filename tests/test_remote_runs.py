@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 
 from conftest import make_cifar, run_cli, run_in_process, tiny_args
@@ -49,30 +48,8 @@ def test_train_and_eval_with_obs_urls(obs_env, object_store, tmp_path):
     assert status == 2 and f"train_url {train_url} already holds a run" in err
 
 
-def test_killed_remote_run_resumes_from_the_uploaded_checkpoint(obs_env, object_store, tmp_path):
-    bucket, data_url = _upload_data(object_store, tmp_path)
-    train_url = f"obs://{bucket}/runs/preempted"
-    args = ["--config=demo", f"--data_url={data_url}", f"--train_url={train_url}", *tiny_args(), "--epochs=3",
-            "--warmup_epochs=0", "--resume=auto"]
-    # As a preempted node (SIGKILL: no clean-up at all), as soon as the first last.ckpt reached train_url. Its
-    # uploader thread sends the files in the order they were completed, so metrics.jsonl got there first.
-    first = run_cli("local/train.py", *args,
-                    env={**obs_env, "WRN_TEST_KILL_AT": "uploaded-ckpt/last.ckpt:0", "WRN_LAUNCH_ID": "first"})
-    assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
-    uploaded_epochs = len(object_store.read(bucket, "runs/preempted/metrics.jsonl").decode().splitlines())
-    assert 1 <= uploaded_epochs < 3
-
-    # the restarted job (another launch), in this process
-    status, out, err = run_in_process(train_main, *args, env={"WRN_LAUNCH_ID": "second"})
-    assert status == 0, err
-    assert "resumed from" in out
-    records = [json.loads(r) for r in object_store.read(bucket, "runs/preempted/metrics.jsonl").decode().splitlines()]
-    assert [r["epoch"] for r in records] == [1, 2, 3]
-    assert records[-1]["global_step"] == 3 * 6
-    resumed_at = int(out.split("resumed from")[1].split("epoch ")[1].split(" done")[0])
-    assert 1 <= resumed_at < 3 and f"epoch {resumed_at + 1}/3 step" in out
-    assert f"epoch {resumed_at}/3 step" not in out
-    assert json.loads(object_store.read(bucket, "runs/preempted/summary.json"))["epochs"] == 3
+# A killed remote run resuming from the uploaded checkpoint (on a fresh node): test_faults.py's
+# test_a_killed_obs_run_resumes_from_the_uploaded_checkpoint_and_keeps_every_launchs_log.
 
 
 def test_unreachable_train_url_fails_before_training(obs_env, tmp_path):
