@@ -6,8 +6,10 @@ import contextlib
 import fcntl
 import io
 import json
+import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -163,7 +165,12 @@ def run_in_process(main, *argv: str, env: dict | None = None) -> tuple[int, str,
     """Run a `wrn.cli` entry function as its script does (`run(main, argv)`: exit status, one-line errors) in this
     process: for the many variants of bad input, without a new Python (+ MindSpore) start each. Returns
     (status, stdout, stderr). `env` is added to the environment for the call. The entry scripts themselves keep
-    their own subprocess tests."""
+    their own subprocess tests.
+
+    The call starts as a new process would and leaves this one as it found it: the environment, the OBS client,
+    the signal handlers and the `wrn` loggers (no handler at the start, so a warning logged before the command
+    sets up its log reaches stderr through Python's last-resort handler, as in the script; the handlers the
+    command adds, its train.log included, are closed at the end)."""
     from wrn import cli, signals
     from wrn.platform.storage import reset_remote_storage
 
@@ -171,6 +178,12 @@ def run_in_process(main, *argv: str, env: dict | None = None) -> tuple[int, str,
     environ = dict(os.environ)
     os.environ.update(env or {})
     reset_remote_storage()  # a client is made from the environment once per process
+    loggers = [logging.getLogger(name) for name in ("wrn", "wrn.file")]
+    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = False  # pytest's handlers on the root logger would otherwise take the warnings
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
@@ -182,6 +195,12 @@ def run_in_process(main, *argv: str, env: dict | None = None) -> tuple[int, str,
         os.environ.clear()
         os.environ.update(environ)
         reset_remote_storage()
+        for logger, (handlers, level, propagate) in zip(loggers, saved):
+            for handler in logger.handlers:
+                handler.close()
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate
     return status, out.getvalue(), err.getvalue()
 
 
@@ -272,3 +291,20 @@ def learnt_run(tmp_path_factory) -> dict:
     made = made_once(tmp_path_factory, "learnt_run",
                      lambda root: train_tiny_run(root, train_sizes=(320,), eval_size=60))
     return {**made, "data": Path(made["data"]), "run": Path(made["run"])}
+
+
+# ---- runs killed at a named point, shared by the fault tests -------------------------------------------------------
+
+def killed_run(tmp_path_factory, point: str, *extra: str) -> tuple[Path, Path]:
+    """(data, run folder) of a tiny run (`train_tiny_run`'s recipe with `extra`) that local/train.py SIGKILLed itself
+    in at WRN_TEST_KILL_AT=`point` (wrn/faults.py), made once per session: read-only, copy it to resume it."""
+    def make(folder: Path) -> dict:
+        data = make_cifar(folder / "data")
+        killed = run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={folder / 'run'}",
+                         *tiny_args(), "--warmup_epochs=0", *extra, env={"WRN_TEST_KILL_AT": point})
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        return {"data": str(data), "run": str(folder / "run")}
+
+    name = "killed-" + "-".join((point, *extra)).replace(":", "_").replace("=", "_").replace("--", "")
+    made = made_once(tmp_path_factory, name, make)
+    return Path(made["data"]), Path(made["run"])

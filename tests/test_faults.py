@@ -1,7 +1,9 @@
 """The fault catalogue: what a run does under kills, damage, concurrent starts, full disks, bad input and signals.
 
 Kill points are deterministic: WRN_TEST_KILL_AT=<point>:<epoch> makes the training process SIGKILL itself there
-(wrn/faults.py). Each test names the fault it covers; README "What survives what" states the guarantees.
+(wrn/faults.py); <point>:<n>:SIGSTOP makes it stop itself there, so a test acts on a run known to be alive at that
+point (a second training, a signal from outside) and SIGCONTs it. No test races a long run. Each test names the
+fault it covers; README "What survives what" states the guarantees.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, made_once, make_cifar, run_cli, tiny_args
+from conftest import ROOT, killed_run, make_cifar, run_cli, tiny_args
 from wrn.cli import train_main
 from wrn.platform.staging import StagingOptions, stage_in
 from wrn.platform.storage import storage_for
@@ -50,55 +52,56 @@ def best_by_records(run: Path) -> int:
 
 
 # ---- kills between writes -------------------------------------------------------------------------------------------
+# The killed launch is a real process SIGKILLing itself at the point; the resume, whose files and output are what is
+# checked, runs in this process (`run_in_process`, as local/train.py runs it). Each killed run is made once per
+# session (conftest's `killed_run`) and copied by the tests that resume it.
+
+KEEP_3 = ("--epochs=3", "--keep_checkpoint_max=3")
+
 
 @pytest.mark.parametrize("point", ["after-metrics", "after-last"])
-def test_a_kill_between_writes_leaves_each_epoch_once_and_best_agreeing_with_the_records(tiny_data, tmp_path, point):
-    run = tmp_path / "run"
-    killed = train(tiny_data, run, "--epochs=3", "--keep_checkpoint_max=3", env={"WRN_TEST_KILL_AT": f"{point}:2"})
-    assert killed.returncode == -signal.SIGKILL
-    resumed = train(tiny_data, run, "--epochs=3", "--keep_checkpoint_max=3", "--resume=auto")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+def test_a_kill_between_writes_leaves_each_epoch_once_and_best_agreeing_with_the_records(tmp_path_factory, tmp_path,
+                                                                                         in_process, point):
+    data, killed = killed_run(tmp_path_factory, f"{point}:2", *KEEP_3)
+    run = copy_run(killed, tmp_path / "run")
+    status, _, err = in_process(train_main, *train_args(data, run, *KEEP_3, "--resume=auto"))
+    assert status == 0, err[-2000:]
     assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2, 3]
     summary = json.loads((run / "summary.json").read_text())
     assert best_checkpoint_epoch(run) == summary["best_epoch"] == best_by_records(run)
 
 
-def test_a_kill_before_the_first_checkpoint_leaves_no_stale_record(tiny_data, tmp_path):
-    run = tmp_path / "run"
-    assert train(tiny_data, run, "--epochs=2", env={"WRN_TEST_KILL_AT": "after-metrics:1"}).returncode == -9
+def test_a_kill_before_the_first_checkpoint_leaves_no_stale_record(tmp_path_factory, tmp_path, in_process):
+    data, killed = killed_run(tmp_path_factory, "after-metrics:1", "--epochs=2")
+    run = copy_run(killed, tmp_path / "run")
     assert epochs_in((run / "metrics.jsonl").read_text()) == [1] and not (run / "ckpt" / "last.ckpt").exists()
-    again = train(tiny_data, run, "--epochs=2", "--resume=auto")
-    assert again.returncode == 0, again.stderr[-2000:]
+    status, _, err = in_process(train_main, *train_args(data, run, "--epochs=2", "--resume=auto"))
+    assert status == 0, err[-2000:]
     assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2]
 
 
-def test_a_resumed_best_epoch_gets_its_best_checkpoint_back(tiny_data, tmp_path):
+def test_a_resumed_best_epoch_gets_its_best_checkpoint_back(tmp_path_factory, tmp_path, in_process):
     """Killed after last.ckpt of the (only, hence best) epoch, before best.ckpt: the resume writes best.ckpt."""
-    run = tmp_path / "run"
-    assert train(tiny_data, run, "--epochs=1", env={"WRN_TEST_KILL_AT": "after-last:1"}).returncode == -9
+    data, killed = killed_run(tmp_path_factory, "after-last:1", "--epochs=1")
+    run = copy_run(killed, tmp_path / "run")
     assert not (run / "ckpt" / "best.ckpt").exists()
-    again = train(tiny_data, run, "--epochs=1", "--resume=auto")
-    assert again.returncode == 0 and "already finished all 1 epochs" in again.stdout
+    status, out, _ = in_process(train_main, *train_args(data, run, "--epochs=1", "--resume=auto"))
+    assert status == 0 and "already finished all 1 epochs" in out
     assert best_checkpoint_epoch(run) == 1
 
 
-def killed_after_metrics_of_epoch_2(folder: Path) -> dict:
-    data = make_cifar(folder / "data")
-    assert train(data, folder / "run", "--epochs=2", env={"WRN_TEST_KILL_AT": "after-metrics:2"}).returncode == -9
-    return {"data": str(data), "run": str(folder / "run")}
-
-
 @pytest.mark.parametrize("damage", [b'{"epoch": 2, "train_lo', b"\x00" * 300, b'{"no_epoch": 1}\n'])
-def test_damaged_metrics_after_the_last_record_is_dropped_with_a_warning(tmp_path_factory, tmp_path, damage):
+def test_damaged_metrics_after_the_last_record_is_dropped_with_a_warning(tmp_path_factory, tmp_path, in_process,
+                                                                         damage):
     # One run killed after epoch 2's metrics line (before its checkpoint), copied by each kind of damage.
-    killed = made_once(tmp_path_factory, "killed_after_metrics_2", killed_after_metrics_of_epoch_2)
-    tiny_data, run = Path(killed["data"]), copy_run(Path(killed["run"]), tmp_path / "run")
+    data, killed = killed_run(tmp_path_factory, "after-metrics:2", *KEEP_3)
+    run = copy_run(killed, tmp_path / "run")
     with open(run / "metrics.jsonl", "ab") as metrics:
         metrics.write(damage)
-    again = train(tiny_data, run, "--epochs=2", "--resume=auto")
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert "metrics.jsonl: dropped 1 damaged line" in again.stdout
-    assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2]
+    status, out, err = in_process(train_main, *train_args(data, run, *KEEP_3, "--resume=auto"))
+    assert status == 0, err[-2000:]
+    assert "metrics.jsonl: dropped 1 damaged line" in out
+    assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2, 3]
 
 
 # ---- one writer per run directory -----------------------------------------------------------------------------------
@@ -109,48 +112,57 @@ def start(data: Path, run: Path | str, *extra: str, env: dict | None = None) -> 
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for(condition, seconds: float = 120) -> None:
+def wait_until_stopped(process: subprocess.Popen, seconds: float = 300) -> None:
+    """Until `process` has stopped itself at its WRN_TEST_KILL_AT=<point>:<n>:SIGSTOP (state T in /proc): a run known
+    to be alive, its claim held, at that point. (`seconds` only bounds a hang; nothing depends on the speed.)"""
     deadline = time.monotonic() + seconds
-    while not condition():
+    while (Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "T":
+        assert process.poll() is None, f"ended ({process.returncode}) before its stop point: {process.stderr.read()}"
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
 
 
-def test_a_second_training_into_a_claimed_run_directory_is_refused(tmp_path):
-    data = make_cifar(tmp_path / "data", train_sizes=(400,))
+def test_a_second_training_into_a_claimed_run_directory_is_refused(tiny_data, tmp_path, in_process):
+    """The first training stops itself after epoch 1's metrics line (claim held, pid alive); the second, started
+    then, is refused; the first, continued, finishes and releases the claim."""
     run = tmp_path / "run"
-    first = start(data, run, "--epochs=6")
-    wait_for(lambda: (run / "metrics.jsonl").exists())
-    second = train(data, run, "--epochs=6", "--resume=auto")
-    assert first.wait(timeout=300) == 0
-    assert second.returncode == 2 and f"train_url {run} is in use by pid {first.pid} on host" in second.stderr
-    assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2, 3, 4, 5, 6]
+    first = start(tiny_data, run, "--epochs=2", env={"WRN_TEST_KILL_AT": "after-metrics:1:SIGSTOP"})
+    wait_until_stopped(first)
+    status, _, err = in_process(train_main, *train_args(tiny_data, run, "--epochs=2", "--resume=auto"))
+    first.send_signal(signal.SIGCONT)
+    _, first_err = first.communicate(timeout=300)
+    assert first.returncode == 0, first_err[-2000:]
+    assert status == 2 and f"train_url {run} is in use by pid {first.pid} on host" in err
+    assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2]
     assert not (run / ".wrn-claims").exists()  # released at the end, and its folder with it
 
 
-def test_the_claim_of_a_killed_run_is_taken_over(tmp_path):
-    data = make_cifar(tmp_path / "data", train_sizes=(400,))
-    run = tmp_path / "run"
-    first = start(data, run, "--epochs=6")
-    wait_for(lambda: (run / "ckpt" / "last.ckpt").exists())
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    again = train(data, run, "--epochs=6", "--resume=auto")
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert "taking over train_url from a stale claim: pid" in again.stdout + again.stderr
+def test_the_claim_of_a_killed_run_is_taken_over(tmp_path_factory, tmp_path, in_process):
+    # A run SIGKILLed after epoch 1's last.ckpt (its claim left behind, its pid gone), resumed in this process.
+    data, killed = killed_run(tmp_path_factory, "after-last:1", "--epochs=1")
+    run = copy_run(killed, tmp_path / "run")
+    assert list((run / ".wrn-claims").iterdir())
+    status, out, err = in_process(train_main, *train_args(data, run, "--epochs=1", "--resume=auto"))
+    assert status == 0, err[-2000:]
+    assert "taking over train_url from a stale claim: pid" in out + err
+    assert not (run / ".wrn-claims").exists()
 
 
-def test_two_trainings_into_one_obs_train_url(obs_env, object_store, tmp_path):
+def test_two_trainings_into_one_obs_train_url(obs_env, object_store, tmp_path, in_process):
+    """As the local case: the first stops itself after epoch 1's metrics line, the second (another launch) is refused
+    meanwhile, the first finishes."""
     bucket = object_store.new_bucket()
-    storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data", train_sizes=(400,)),
-                                               f"obs://{bucket}/cifar10")
+    storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data"), f"obs://{bucket}/cifar10")
     data, run = f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/shared"
-    first = start(data, run, "--epochs=6", env=obs_env)
-    wait_for(lambda: "runs/shared/metrics.jsonl" in object_store.keys(bucket, "runs/"))
-    second = train(data, run, "--epochs=6", "--resume=auto", env=obs_env)
-    assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
-    assert second.returncode == 2 and f"train_url {run} is in use by pid {first.pid}" in second.stderr
-    assert epochs_in(object_store.read(bucket, "runs/shared/metrics.jsonl").decode()) == [1, 2, 3, 4, 5, 6]
+    first = start(data, run, "--epochs=2", env={**obs_env, "WRN_TEST_KILL_AT": "after-metrics:1:SIGSTOP"})
+    wait_until_stopped(first)
+    status, _, err = in_process(train_main, *train_args(data, run, "--epochs=2", "--resume=auto"),
+                                env={"WRN_LAUNCH_ID": "second"})
+    first.send_signal(signal.SIGCONT)
+    _, first_err = first.communicate(timeout=300)
+    assert first.returncode == 0, first_err[-2000:]
+    assert status == 2 and f"train_url {run} is in use by pid {first.pid}" in err
+    assert epochs_in(object_store.read(bucket, "runs/shared/metrics.jsonl").decode()) == [1, 2]
     assert not [k for k in object_store.keys(bucket, "runs/shared/") if ".wrn-claims/" in k]
     # the refused launch left no scratch copy of its own; the finished one no upload snapshots
     assert len(list((Path(obs_env["WRN_SCRATCH_DIR"]) / "runs").iterdir())) == 1
@@ -180,14 +192,16 @@ def test_non_finite_and_out_of_range_values_are_one_line_errors(tiny_data, tmp_p
     assert status == 2 and message in err and "Traceback" not in err
 
 
-def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
-    run = tmp_path / "run"
-    assert train(tiny_data, run, "--epochs=2", "--lr_schedule=multistep", "--lr=0.05").returncode == 0
+def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(finished, tmp_path, in_process):
+    # The session's good 2-epoch run (cosine), resumed with a schedule whose lr makes the loss diverge.
+    data, run = finished
+    run = copy_run(run, tmp_path / "run")
     good = (run / "ckpt" / "last.ckpt").read_bytes()
-    diverged = train(tiny_data, run, "--epochs=4", "--lr_schedule=multistep", "--lr=1e30", "--resume=auto")
-    assert diverged.returncode == 2, diverged.stderr[-2000:]
+    status, _, err = in_process(train_main, *train_args(data, run, "--epochs=4", "--lr_schedule=multistep",
+                                                        "--lr=1e30", "--resume=auto"))
+    assert status == 2, err[-2000:]
     assert re.search(r"error: epoch 3 step \d+: the (loss is|gradients are) not finite \(lr 1e\+30\): training diverged",
-                     diverged.stderr), diverged.stderr[-1000:]
+                     err), err[-1000:]
     assert (run / "ckpt" / "last.ckpt").read_bytes() == good
     assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2]
 
@@ -214,19 +228,35 @@ def test_a_remote_file_replaced_by_one_of_the_same_size_is_downloaded_again(obs_
     assert staged_again == staged and (staged / "eval" / "test_batch.bin").read_bytes() == bytes(replaced)
 
 
-def test_a_restarted_obs_run_keeps_every_launchs_log(obs_env, object_store, tmp_path):
+def test_a_killed_obs_run_resumes_from_the_uploaded_checkpoint_and_keeps_every_launchs_log(obs_env, object_store,
+                                                                                             tmp_path, in_process):
+    """As on ModelArts after a preemption: the launch is SIGKILLed (no clean-up at all) as soon as its first last.ckpt
+    reached train_url; the restarted launch runs on a fresh node (a new scratch) whose only memory is train_url in
+    OBS: it resumes from the uploaded checkpoint, numbers itself from the launches the uploaded train.log holds and
+    appends to it. (The uploader sends files in the order they were completed: metrics.jsonl and train.log of that
+    epoch got there first.)"""
     bucket = object_store.new_bucket()
-    storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data", train_sizes=(400,)),
-                                               f"obs://{bucket}/cifar10")
-    data, run = f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/log"
-    first = start(data, run, "--epochs=4", "--resume=auto", env=obs_env)
-    wait_for(lambda: "runs/log/ckpt/last.ckpt" in object_store.keys(bucket, "runs/log/"))
-    first.send_signal(signal.SIGKILL)
-    first.communicate()
-    again = train(data, run, "--epochs=4", "--resume=auto", env=obs_env)
-    assert again.returncode == 0, again.stderr[-2000:]
-    log = object_store.read(bucket, "runs/log/train.log").decode()
+    storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data"), f"obs://{bucket}/cifar10")
+    data, run = f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/preempted"
+    killed = train(data, run, "--epochs=3", "--resume=auto",
+                   env={**obs_env, "WRN_TEST_KILL_AT": "uploaded-ckpt/last.ckpt:0", "WRN_LAUNCH_ID": "first",
+                        "WRN_SCRATCH_DIR": str(tmp_path / "node1")})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    uploaded_epochs = epochs_in(object_store.read(bucket, "runs/preempted/metrics.jsonl").decode())
+    assert 1 <= len(uploaded_epochs) < 3
+
+    status, out, err = in_process(train_main, *train_args(data, run, "--epochs=3", "--resume=auto"),
+                                  env={"WRN_LAUNCH_ID": "second", "WRN_SCRATCH_DIR": str(tmp_path / "node2")})
+    assert status == 0, err[-2000:]
+    assert "launch 2 of this run (a restart: 1 earlier launch logged above)" in out
+    resumed_at = int(out.split("resumed from")[1].split("epoch ")[1].split(" done")[0])
+    assert 1 <= resumed_at < 3 and f"epoch {resumed_at + 1}/3 step" in out and f"epoch {resumed_at}/3 step" not in out
+    records = [json.loads(r) for r in object_store.read(bucket, "runs/preempted/metrics.jsonl").decode().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3] and records[-1]["global_step"] == 3 * 6
+    assert json.loads(object_store.read(bucket, "runs/preempted/summary.json"))["epochs"] == 3
+    log = object_store.read(bucket, "runs/preempted/train.log").decode()
     assert log.count("single launch: rank 0/1") == 2 and "resumed from" in log
+    assert log.index(" launch 1 of this run: ") < log.index(" launch 2 of this run (a restart: 1 earlier launch")
 
 
 # ---- disk and folders -------------------------------------------------------------------------------------------------
@@ -325,18 +355,23 @@ def test_a_data_file_that_cannot_be_read_is_one_line(tmp_path, in_process):
 
 # ---- signals -------------------------------------------------------------------------------------------------------------
 
-def test_sigterm_mid_run_exits_143_saying_what_was_kept(tmp_path):
-    data = make_cifar(tmp_path / "data", train_sizes=(400,))
+def test_sigterm_mid_run_exits_143_saying_what_was_kept(tiny_data, tmp_path, in_process):
+    """SIGTERM from another process in the middle of epoch 2 (6 steps an epoch): the run stops itself after global
+    step 9 (SIGSTOP), receives SIGTERM there and is continued, so the signal arrives at a known step mid-epoch."""
     run = tmp_path / "run"
-    process = start(data, run, "--epochs=8")
-    wait_for(lambda: (run / "ckpt" / "last.ckpt").exists())
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 143
+    process = start(tiny_data, run, "--epochs=3", env={"WRN_TEST_KILL_AT": "step-end:9:SIGSTOP"})
+    wait_until_stopped(process)
+    process.send_signal(signal.SIGTERM)  # pending while stopped, delivered when continued
+    process.send_signal(signal.SIGCONT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 143, err[-2000:]
     assert err.strip().splitlines()[-1] == (f"stopped by SIGTERM: every completed epoch is in {run} "
                                             "(ckpt/last.ckpt); continue with the same command and --resume=auto")
-    again = train(data, run, "--epochs=8", "--resume=auto")  # the claim was released: no stale-claim wait
-    assert again.returncode == 0 and "taking over" not in again.stdout + again.stderr
+    assert epochs_in((run / "metrics.jsonl").read_text()) == [1]  # epoch 2 was cut: its record never written
+    # the claim was released: no stale-claim take-over
+    status, out, err = in_process(train_main, *train_args(tiny_data, run, "--epochs=3", "--resume=auto"))
+    assert status == 0 and "taking over" not in out + err, err[-2000:]
+    assert epochs_in((run / "metrics.jsonl").read_text()) == [1, 2, 3]
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -372,14 +407,15 @@ def test_job_files_keep_secrets_out_and_check_their_inputs(tmp_path):
     assert latin.returncode == 2 and "not UTF-8 text" in latin.stderr
 
 
-def test_scratch_and_record_folders_do_not_pile_up(obs_env, object_store, tmp_path):
+def test_scratch_and_record_folders_do_not_pile_up(obs_env, object_store, tmp_path, in_process):
     records_before = len(list(Path(tempfile.gettempdir()).glob("wrn-obs-records-*")))  # older versions made one each
     bucket = object_store.new_bucket()
     storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data"), f"obs://{bucket}/cifar10")
-    for _ in range(2):
-        done = train(f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/again", "--epochs=1", "--resume=auto",
-                     env=obs_env)
-        assert done.returncode == 0, done.stderr[-2000:]
+    for launch in ("first", "second"):  # two launches of the job, in this process
+        status, _, err = in_process(train_main, *train_args(f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/again",
+                                                            "--epochs=1", "--resume=auto"),
+                                    env={"WRN_LAUNCH_ID": launch})
+        assert status == 0, err[-2000:]
     copies = list((Path(obs_env["WRN_SCRATCH_DIR"]) / "runs").iterdir())
     assert len(copies) == 1  # the first launch's fully uploaded copy was removed by the second
     assert len(list(Path(tempfile.gettempdir()).glob("wrn-obs-records-*"))) == records_before
@@ -431,12 +467,12 @@ def test_keys_that_change_what_completed_epochs_mean_are_refused_on_resume(finis
     assert epochs_in((tmp_path / "run" / "metrics.jsonl").read_text()) == [1, 2]
 
 
-def test_schedule_keys_changed_on_resume_warn_once_and_the_history_keeps_both(finished, tmp_path):
+def test_schedule_keys_changed_on_resume_warn_once_and_the_history_keeps_both(finished, tmp_path, in_process):
     data, run = finished
     run = copy_run(run, tmp_path / "run")
-    done = train(data, run, "--epochs=3", "--lr=0.02", "--resume=auto")
-    assert done.returncode == 0, done.stderr[-2000:]
-    warnings = [line for line in done.stdout.splitlines() if "with changed keys" in line]
+    status, out, err = in_process(train_main, *train_args(data, run, "--epochs=3", "--lr=0.02", "--resume=auto"))
+    assert status == 0, err[-2000:]
+    warnings = [line for line in out.splitlines() if "with changed keys" in line]
     assert len(warnings) == 1 and "epochs 2 -> 3, lr 0.05 -> 0.02" in warnings[0]
     history = [json.loads(line) for line in (run / "config_history.jsonl").read_text().splitlines()]
     assert [(h["from_epoch"], h["config"]["epochs"], h["config"]["lr"]) for h in history] == [(1, 2, 0.05), (3, 3, 0.02)]
@@ -553,7 +589,7 @@ def test_a_claims_path_that_is_not_a_folder_is_one_line(tiny_data, tmp_path, in_
 
 # ---- obs:// runs: leftovers and the final upload --------------------------------------------------------------------
 
-def test_a_killed_obs_run_leaves_no_upload_or_empty_folders(obs_env, object_store, tmp_path):
+def test_a_killed_obs_run_leaves_no_upload_or_empty_folders(obs_env, object_store, tmp_path, in_process):
     uploads_before = len(list(Path(tempfile.gettempdir()).glob("wrn-upload-*")))
     bucket = object_store.new_bucket()
     storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data"), f"obs://{bucket}/cifar10")
@@ -563,11 +599,12 @@ def test_a_killed_obs_run_leaves_no_upload_or_empty_folders(obs_env, object_stor
                                                                   "WRN_LAUNCH_ID": "first"})
     assert killed.returncode == -signal.SIGKILL
     (scratch / (next(scratch.iterdir()).name.rsplit("-", 1)[0] + "-empty")).mkdir()  # a launch killed at its start
-    again = train(data, run, "--epochs=2", "--resume=auto", env={**obs_env, "WRN_LAUNCH_ID": "second"})
-    assert again.returncode == 0, again.stderr[-2000:]
+    status, out, err = in_process(train_main, *train_args(data, run, "--epochs=2", "--resume=auto"),
+                                  env={"WRN_LAUNCH_ID": "second"})
+    assert status == 0, err[-2000:]
     left = sorted(p.name.rsplit("-", 1)[1] for p in scratch.iterdir())
     assert left == ["first", "second"]  # the killed copy holds files (kept and named); no .upload, no empty copy
-    assert "keeping " in again.stdout + again.stderr and len(list(Path(tempfile.gettempdir()).glob("wrn-upload-*"))) == uploads_before
+    assert "keeping " in out + err and len(list(Path(tempfile.gettempdir()).glob("wrn-upload-*"))) == uploads_before
 
 
 def test_sigterm_during_the_final_upload_still_uploads_the_summary(obs_env, object_store, tmp_path):

@@ -199,6 +199,7 @@ class RunUploader:
                     with self._lock:
                         if version is not None:
                             self._uploaded[relative] = version
+                    kill_point("uploaded-" + relative, 0)  # a test's preempted node: this file reached train_url
                 except Exception as exc:  # reported at finish(); training goes on
                     self._errors.append(str(exc))
                     log.warning("upload of %s failed (will retry at the end of the run): %s", relative, exc)

@@ -136,6 +136,7 @@ class StepLogger(Callback):
                 logging.getLogger("wrn.file").info(line)
             else:
                 log.info(line)
+        kill_point("step-end", self.global_step)  # a test's signal mid-epoch, at a known step
 
     def _stop_if_broken(self, epoch: int, counts: dict) -> None:
         # Training on would only write garbage weights over the last good checkpoint.
