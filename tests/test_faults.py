@@ -234,26 +234,27 @@ def test_a_killed_obs_run_resumes_from_the_uploaded_checkpoint_and_keeps_every_l
     reached train_url; the restarted launch runs on a fresh node (a new scratch) whose only memory is train_url in
     OBS: it resumes from the uploaded checkpoint, numbers itself from the launches the uploaded train.log holds and
     appends to it. (The uploader sends files in the order they were completed: metrics.jsonl and train.log of that
-    epoch got there first.)"""
+    epoch got there first. Four epochs: the uploader, a thread beside the training, has three epochs'
+    time to send epoch 1's files, so the kill comes mid-run however loaded the machine.)"""
     bucket = object_store.new_bucket()
     storage_for(f"obs://{bucket}").upload_tree(make_cifar(tmp_path / "data"), f"obs://{bucket}/cifar10")
     data, run = f"obs://{bucket}/cifar10", f"obs://{bucket}/runs/preempted"
-    killed = train(data, run, "--epochs=3", "--resume=auto",
+    killed = train(data, run, "--epochs=4", "--resume=auto",
                    env={**obs_env, "WRN_TEST_KILL_AT": "uploaded-ckpt/last.ckpt:0", "WRN_LAUNCH_ID": "first",
                         "WRN_SCRATCH_DIR": str(tmp_path / "node1")})
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     uploaded_epochs = epochs_in(object_store.read(bucket, "runs/preempted/metrics.jsonl").decode())
-    assert 1 <= len(uploaded_epochs) < 3
+    assert 1 <= len(uploaded_epochs) < 4
 
-    status, out, err = in_process(train_main, *train_args(data, run, "--epochs=3", "--resume=auto"),
+    status, out, err = in_process(train_main, *train_args(data, run, "--epochs=4", "--resume=auto"),
                                   env={"WRN_LAUNCH_ID": "second", "WRN_SCRATCH_DIR": str(tmp_path / "node2")})
     assert status == 0, err[-2000:]
     assert "launch 2 of this run (a restart: 1 earlier launch logged above)" in out
     resumed_at = int(out.split("resumed from")[1].split("epoch ")[1].split(" done")[0])
-    assert 1 <= resumed_at < 3 and f"epoch {resumed_at + 1}/3 step" in out and f"epoch {resumed_at}/3 step" not in out
+    assert 1 <= resumed_at < 4 and f"epoch {resumed_at + 1}/4 step" in out and f"epoch {resumed_at}/4 step" not in out
     records = [json.loads(r) for r in object_store.read(bucket, "runs/preempted/metrics.jsonl").decode().splitlines()]
-    assert [r["epoch"] for r in records] == [1, 2, 3] and records[-1]["global_step"] == 3 * 6
-    assert json.loads(object_store.read(bucket, "runs/preempted/summary.json"))["epochs"] == 3
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4] and records[-1]["global_step"] == 4 * 6
+    assert json.loads(object_store.read(bucket, "runs/preempted/summary.json"))["epochs"] == 4
     log = object_store.read(bucket, "runs/preempted/train.log").decode()
     assert log.count("single launch: rank 0/1") == 2 and "resumed from" in log
     assert log.index(" launch 1 of this run: ") < log.index(" launch 2 of this run (a restart: 1 earlier launch")
