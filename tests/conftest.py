@@ -84,6 +84,11 @@ def run_cli(*args: str, timeout: int = 300, env: dict | None = None) -> subproce
                           env=full_env)
 
 
+def last_json(stdout: str) -> dict:
+    """The JSON line a command prints last."""
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
 def free_port(address: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on now at `address` (for msrun's master port: tests run in parallel workers)."""
     with socket.socket() as probe:
@@ -141,15 +146,19 @@ def made_once(tmp_path_factory, name: str, make: Callable[[Path], dict]) -> dict
         return json.loads(result.read_text())
 
 
+def tiny_training(folder: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`local/train.py` with the tiny recipe (no warm-up) and `extra` on folder/data into folder/run."""
+    return run_cli("local/train.py", "--config=demo", f"--data_url={folder / 'data'}", f"--train_url={folder / 'run'}",
+                   *tiny_args(), "--warmup_epochs=0", *extra, env=env)
+
+
 def train_tiny_run(folder: Path, *extra: str, **data) -> dict:
     """Train the tiny recipe (WRN-10-1, 2 epochs, no warm-up) into folder/run with `local/train.py` on
     make_cifar(folder/data, **data); returns its paths (as text) and its summary."""
     made = make_cifar(folder / "data", **data)
-    done = run_cli("local/train.py", "--config=demo", f"--data_url={made}", f"--train_url={folder / 'run'}",
-                   *tiny_args(), "--epochs=2", "--warmup_epochs=0", *extra)
+    done = tiny_training(folder, "--epochs=2", *extra)
     assert done.returncode == 0, done.stderr[-3000:]
-    return {"data": str(made), "run": str(folder / "run"),
-            "summary": json.loads(done.stdout.strip().splitlines()[-1])}
+    return {"data": str(made), "run": str(folder / "run"), "summary": last_json(done.stdout)}
 
 
 @pytest.fixture(scope="session")
@@ -226,14 +235,15 @@ def whole_run(tmp_path_factory) -> dict:
     train() returned) and "cfg" (the Config it was trained with, to resume it or build its trainer). Read-only."""
     from wrn.run.train import train
 
+    cfg = load_config("demo", {**TINY, **WHOLE_RUN})
+
     def make(folder: Path) -> dict:
         data = make_cifar(folder / "data")
-        summary = train(load_config("demo", {**TINY, **WHOLE_RUN}), data, folder / "run")
+        summary = train(cfg, data, folder / "run")
         return {"data": str(data), "run": str(folder / "run"), "summary": summary}
 
     made = made_once(tmp_path_factory, "whole_run", make)
-    return {**made, "data": Path(made["data"]), "run": Path(made["run"]),
-            "cfg": load_config("demo", {**TINY, **WHOLE_RUN})}
+    return {**made, "data": Path(made["data"]), "run": Path(made["run"]), "cfg": cfg}
 
 
 # ---- the session's exports of trained_run, and one run that has learnt the classes ---------------------------------
@@ -243,9 +253,18 @@ def model_args() -> list[str]:
     return [a for a in tiny_args() if not a.startswith("--batch_size=")]
 
 
-def last_json(stdout: str) -> dict:
-    """The JSON line a command prints last."""
-    return json.loads(stdout.strip().splitlines()[-1])
+def last_json_in_process(main, *argv: str) -> dict:
+    """`run_in_process` of a command that must succeed (exit status 0): the JSON line it printed last."""
+    status, out, err = run_in_process(main, *argv)
+    assert status == 0, err[-3000:]
+    return last_json(out)
+
+
+def export_args(checkpoint, out: Path, *extra: str, batch: int | str = 4) -> list[str]:
+    """An export command's arguments for a tiny-recipe checkpoint: a model of `batch` images into folder `out`;
+    `extra` names the file format (--file_format=...) and any other option."""
+    return ["--config=demo", f"--checkpoint={checkpoint}", f"--batch_size={batch}", f"--train_url={out}",
+            *model_args(), *extra]
 
 
 def make_trained_exports(folder: Path, trained: dict) -> dict:
@@ -255,23 +274,21 @@ def make_trained_exports(folder: Path, trained: dict) -> dict:
     from wrn.cli import eval_main, export_main
 
     data, checkpoint = trained["data"], Path(trained["run"]) / "ckpt" / "best.ckpt"
-    status, out, err = run_in_process(eval_main, "--config=demo", f"--data_url={data}", f"--checkpoint={checkpoint}",
-                                      *tiny_args())
-    assert status == 0, err[-3000:]
-    made: dict = {"data": str(data), "checkpoint": str(checkpoint), "eval": last_json(out), "exports": {}}
+    evaluated = last_json_in_process(eval_main, "--config=demo", f"--data_url={data}", f"--checkpoint={checkpoint}",
+                                     *tiny_args())
+    made: dict = {"data": str(data), "checkpoint": str(checkpoint), "eval": evaluated, "exports": {}}
     requests = [("mindir", "MINDIR", 4, "normalised"), ("mindir", "MINDIR", 1, "normalised"),
                 ("export", "ONNX", 4, "normalised"), ("export", "ONNX", 4, "raw"), ("export", "MINDIR", 4, "raw")]
     for place, file_format, batch, kind in requests:
-        argv = ["--config=demo", f"--checkpoint={checkpoint}", f"--file_format={file_format}", f"--batch_size={batch}",
-                f"--train_url={folder / place}", *model_args()]
+        argv = export_args(checkpoint, folder / place, f"--file_format={file_format}", batch=batch)
         argv += ["--input=raw"] if kind == "raw" else []  # the float model is the default
         if not made["exports"]:
             done = run_cli("local/export.py", *argv)
-            status, out, err = done.returncode, done.stdout, done.stderr
+            assert done.returncode == 0, done.stderr[-3000:]
+            printed = last_json(done.stdout)
         else:
-            status, out, err = run_in_process(export_main, *argv)
-        assert status == 0, err[-3000:]
-        made["exports"][f"{file_format}/{batch}/{kind}"] = last_json(out)
+            printed = last_json_in_process(export_main, *argv)
+        made["exports"][f"{file_format}/{batch}/{kind}"] = printed
     return made
 
 
@@ -296,12 +313,11 @@ def learnt_run(tmp_path_factory) -> dict:
 # ---- runs killed at a named point, shared by the fault tests -------------------------------------------------------
 
 def killed_run(tmp_path_factory, point: str, *extra: str) -> tuple[Path, Path]:
-    """(data, run folder) of a tiny run (`train_tiny_run`'s recipe with `extra`) that local/train.py SIGKILLed itself
-    in at WRN_TEST_KILL_AT=`point` (wrn/faults.py), made once per session: read-only, copy it to resume it."""
+    """(data, run folder) of a tiny training (`tiny_training` with `extra`) that SIGKILLed itself at
+    WRN_TEST_KILL_AT=`point` (wrn/faults.py), made once per session: read-only, copy it to resume it."""
     def make(folder: Path) -> dict:
         data = make_cifar(folder / "data")
-        killed = run_cli("local/train.py", "--config=demo", f"--data_url={data}", f"--train_url={folder / 'run'}",
-                         *tiny_args(), "--warmup_epochs=0", *extra, env={"WRN_TEST_KILL_AT": point})
+        killed = tiny_training(folder, *extra, env={"WRN_TEST_KILL_AT": point})
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
         return {"data": str(data), "run": str(folder / "run")}
 

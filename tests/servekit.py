@@ -13,7 +13,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-from conftest import TINY, make_cifar, run_cli, run_in_process
+from conftest import TINY, last_json, last_json_in_process, make_cifar, run_cli
 
 EVAL_IMAGES = 100
 MODEL = [f"--{k}={TINY[k]}" for k in ("depth", "widen_factor")]
@@ -26,7 +26,7 @@ def train_and_package(work: Path) -> dict:
                       *[f"--{k}={v}" for k, v in TINY.items()])
     assert trained.returncode == 0, trained.stderr[-3000:]
     return package_run(work, data, work / "run" / "ckpt" / "best.ckpt",
-                       json.loads(trained.stdout.strip().splitlines()[-1]))
+                       last_json(trained.stdout))
 
 
 def package_run(work: Path, data: Path, checkpoint: Path, summary: dict) -> dict:
@@ -34,16 +34,15 @@ def package_run(work: Path, data: Path, checkpoint: Path, summary: dict) -> dict
     package in work/pkg (`python -m wrn.cli package` itself)."""
     from wrn.cli import eval_main
 
-    status, out, err = run_in_process(eval_main, "--config=demo", *MODEL, f"--data_url={data}",
-                                      f"--checkpoint={checkpoint}")
-    assert status == 0, err[-3000:]
+    evaluated = last_json_in_process(eval_main, "--config=demo", *MODEL, f"--data_url={data}",
+                                     f"--checkpoint={checkpoint}")
     packaged = run_cli("-m", "wrn.cli", "package", "--config=demo", *MODEL, f"--checkpoint={checkpoint}",
                        f"--train_url={work / 'pkg'}")
     assert packaged.returncode == 0, packaged.stderr[-3000:]
-    package = json.loads(packaged.stdout.strip().splitlines()[-1])
+    package = last_json(packaged.stdout)
     return {"work": work, "data": data, "checkpoint": checkpoint, "model_dir": work / "pkg" / "model",
             "model_file": work / "pkg" / "model" / package["model_file"],
-            "eval": json.loads(out.strip().splitlines()[-1]), "summary": summary, "package": package}
+            "eval": evaluated, "summary": summary, "package": package}
 
 
 def eval_set(data: Path) -> tuple[np.ndarray, np.ndarray]:

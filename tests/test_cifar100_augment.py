@@ -14,7 +14,7 @@ import mindspore.nn as nn
 import numpy as np
 import pytest
 
-from conftest import make_cifar, run_cli, run_in_process, tiny_args
+from conftest import last_json, make_cifar, run_cli, run_in_process, tiny_args
 from wrn.config import load_config, recipe_names
 from wrn.cifar import CIFAR100, check_file, find_layout, read_records, write_records
 from wrn.errors import ConfigError, DataError
@@ -106,7 +106,7 @@ def test_cifar100_trains_evaluates_exports_and_runs_through_the_310_files(tmp_pa
            "--epochs=1", "--warmup_epochs=0")
     best = tmp_path / "run" / "ckpt" / "best.ckpt"
     evaluated = _entry(eval_main, "--config=demo", f"--data_url={data}", f"--checkpoint={best}", *model)
-    result = json.loads(evaluated.strip().splitlines()[-1])
+    result = last_json(evaluated)
     _entry(export_main, "--config=demo", f"--checkpoint={best}", "--file_format=MINDIR", "--batch_size=4",
            f"--train_url={tmp_path / 'export'}", *[a for a in model if not a.startswith("--batch_size")])
     sidecar = tmp_path / "export" / "wrn10_1_b4.mindir.json"
@@ -117,7 +117,7 @@ def test_cifar100_trains_evaluates_exports_and_runs_through_the_310_files(tmp_pa
            f"--output={work}")
     post = _entry(postprocess_main, f"--result_dir={work / 'result_Files'}", f"--label_dir={work / 'label'}",
                   f"--output={work / 'acc.log'}", "--num_classes=100")
-    accuracy = json.loads(post.strip().splitlines()[-1])
+    accuracy = last_json(post)
     assert accuracy["images"] == result["images"] == 40 and accuracy["top1"] == pytest.approx(result["top1"])
 
 

@@ -5,12 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_cifar, run_cli, run_in_process, tiny_args
+from conftest import last_json, make_cifar, run_cli, run_in_process, tiny_args
 from wrn.cli import train_main
-
-
-def last_json(stdout: str) -> dict:
-    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def test_train_then_eval_from_the_command_line(trained_run, tmp_path: Path):

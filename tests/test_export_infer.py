@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, last_json, model_args, run_cli, run_in_process, tiny_args
+from conftest import (ROOT, export_args, last_json, last_json_in_process, model_args, run_cli, run_in_process,
+                      tiny_args)
 from wrn.cli import eval_main, export_main, infer_main, package_main, preprocess_main
 from wrn.deploy.infer import InferError, postprocess
 from wrn.serving.sidecar import Sidecar, path_of
@@ -25,22 +26,6 @@ def trained(trained_run):
     return trained_run["data"], trained_run["run"] / "ckpt" / "best.ckpt"
 
 
-def export_args(checkpoint, out: Path, file_format: str, batch: int | str = 4, *extra: str) -> list[str]:
-    return ["--config=demo", f"--checkpoint={checkpoint}", f"--file_format={file_format}", f"--batch_size={batch}",
-            f"--train_url={out}", *model_args(), *extra]
-
-
-def export(checkpoint, out: Path, file_format: str, batch: int = 4, *extra: str, env=None):
-    """local/export.py as a subprocess (for what only a process shows: a kill)."""
-    return run_cli("local/export.py", *export_args(checkpoint, out, file_format, batch, *extra), env=env)
-
-
-def export_here(checkpoint, out: Path, file_format: str, batch: int | str = 4, *extra: str) -> dict:
-    """local/export.py's entry function in this process (the script's own runs: trained_exports' MINDIR of batch 4,
-    the killed export); what it printed."""
-    status, out_text, err = run_in_process(export_main, *export_args(checkpoint, out, file_format, batch, *extra))
-    assert status == 0, err[-2000:]
-    return last_json(out_text)
 
 
 def shared_export(trained_exports, file_format: str, batch: int = 4, kind: str = "normalised") -> Path:
@@ -79,17 +64,17 @@ SIDECAR_KEYS = ["aipp_config", "checkpoint", "config", "dataset", "depth", "file
 
 def test_air_on_cpu_fails_at_once(trained, tmp_path):
     started = time.monotonic()
-    status, _, err = run_in_process(export_main, *export_args(trained[1], tmp_path / "out", "AIR"))
+    status, _, err = run_in_process(export_main, *export_args(trained[1], tmp_path / "out", "--file_format=AIR"))
     assert status == 2 and time.monotonic() - started < 20
     assert "file_format AIR needs an Ascend device (this is CPU)" in err
     assert not (tmp_path / "out").exists()
-    status, _, err = run_in_process(export_main, *export_args(trained[1], tmp_path / "out", "TFLITE"))
+    status, _, err = run_in_process(export_main, *export_args(trained[1], tmp_path / "out", "--file_format=TFLITE"))
     assert status == 2 and "expected one of MINDIR, ONNX, AIR" in err
 
 
 def test_export_of_another_architecture_is_a_clear_error(trained, tmp_path):
-    status, _, err = run_in_process(export_main, *export_args(trained[1], tmp_path / "out", "MINDIR", 1,
-                                                              "--widen_factor=2"))
+    status, _, err = run_in_process(export_main, *export_args(trained[1], tmp_path / "out", "--file_format=MINDIR",
+                                                              "--widen_factor=2", batch=1))
     assert status == 2 and ("--config demo builds WRN-10-2 with 10 classes, but checkpoint "
                             f"{trained[1]} holds WRN-10-1 with 10 classes (recipe 'demo')") in err
     assert not list((tmp_path / "out").glob("*.mindir"))
@@ -312,13 +297,17 @@ def test_exports_and_checkpoints_are_readable_by_a_deployment(trained_exports):
 
 @pytest.mark.parametrize("batch", ["0", "-3", "5000"])
 def test_export_batch_size_is_bounded(trained, tmp_path, batch):
-    status, _, err = run_in_process(export_main, *export_args(trained[1], tmp_path / "out", "MINDIR", batch))
+    status, _, err = run_in_process(export_main, *export_args(trained[1], tmp_path / "out", "--file_format=MINDIR",
+                                                              batch=batch))
     assert status == 2 and f"batch_size {batch}: expected an integer in [1, 1024]" in err
 
 
 def test_a_killed_export_leaves_no_temp_file_at_the_next_export(trained, tmp_path):
     out = tmp_path / "out"
-    killed = export(trained[1], out, "MINDIR", 1, env={"WRN_TEST_KILL_AT": "export-written:0"})
+    # local/export.py as a subprocess: what only a process shows, a kill
+    killed = run_cli("local/export.py", *export_args(trained[1], out, "--file_format=MINDIR", batch=1),
+                     env={"WRN_TEST_KILL_AT": "export-written:0"})
     assert killed.returncode == -9 and [p.name for p in out.glob(".*tmp*")]
-    export_here(trained[1], out, "MINDIR", 1)  # the next export, in this process
+    # the next export, in this process
+    last_json_in_process(export_main, *export_args(trained[1], out, "--file_format=MINDIR", batch=1))
     assert not list(out.glob(".*tmp*")) and (out / "wrn10_1_b1.mindir").is_file()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import model_args, run_cli, run_in_process
+from conftest import export_args, model_args, run_cli, run_in_process
 from wrn.cli import (eval_main, export_main, infer_main, modelarts_export_main, modelzoo_export_main,
                      postprocess_main, preprocess_main)
 
@@ -25,14 +25,9 @@ def trained(learnt_run):
     return learnt_run["data"], learnt_run["run"] / "ckpt" / "best.ckpt"
 
 
-def export_argv(checkpoint, out: Path, *extra: str, batch: int = 4) -> list[str]:
-    return ["--config=demo", f"--checkpoint={checkpoint}", f"--batch_size={batch}", f"--train_url={out}",
-            *model_args(), *extra]
-
-
 def export(checkpoint, out: Path, *extra: str, batch: int = 4) -> subprocess.CompletedProcess:
     """local/export.py as a subprocess: the script's own quantizing run and one refusal."""
-    return run_cli("local/export.py", *export_argv(checkpoint, out, *extra, batch=batch))
+    return run_cli("local/export.py", *export_args(checkpoint, out, *extra, batch=batch))
 
 
 def here(main, *argv: str) -> subprocess.CompletedProcess:
@@ -42,7 +37,7 @@ def here(main, *argv: str) -> subprocess.CompletedProcess:
 
 
 def export_here(checkpoint, out: Path, *extra: str, batch: int = 4, main=export_main) -> subprocess.CompletedProcess:
-    return here(main, *export_argv(checkpoint, out, *extra, batch=batch))
+    return here(main, *export_args(checkpoint, out, *extra, batch=batch))
 
 
 def last_json(done) -> dict:

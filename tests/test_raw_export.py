@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY, last_json, make_cifar, model_args, run_cli, run_in_process
+from conftest import (ROOT, TINY, export_args, last_json_in_process, make_cifar, model_args, run_cli,
+                      run_in_process)
 from test_sidecar import CURRENT
 from wrn.cli import eval_main, export_main, infer_main, modelzoo_export_main, postprocess_main, preprocess_main
 from wrn.config import load_config
@@ -42,17 +43,9 @@ def exports(trained_exports) -> dict:
             "files": files}
 
 
-def export_args(checkpoint: Path, out: Path, file_format: str, *extra: str) -> list[str]:
-    return ["--config=demo", f"--checkpoint={checkpoint}", f"--file_format={file_format}", f"--batch_size={BATCH}",
-            f"--train_url={out}", *model_args(), *extra]
-
-
-def ok(main, *argv: str) -> dict:
-    """A command's entry function run in this process (the scripts' own runs: test_export_infer.py's cpu chain and
-    one-line errors); what it printed last."""
-    status, out, err = run_in_process(main, *argv)
-    assert status == 0, err[-2000:]
-    return last_json(out)
+# The commands run as entry functions in this process; the scripts' own runs are test_export_infer.py's cpu chain
+# and one-line errors.
+ok = last_json_in_process
 
 
 def sidecar(path: Path) -> dict:
@@ -208,8 +201,8 @@ def test_the_input_kind_is_checked_before_anything_is_loaded(tmp_path):
         export_model(load_config("demo", TINY), str(tmp_path / "missing.ckpt"), "MINDIR", 1, str(tmp_path / "out"),
                      input_kind="pixels")
     assert not (tmp_path / "out").exists()
-    status, _, err = run_in_process(export_main, *export_args(tmp_path / "missing.ckpt", tmp_path / "out", "MINDIR",
-                                                              "--input=pixels"))
+    status, _, err = run_in_process(export_main, *export_args(tmp_path / "missing.ckpt", tmp_path / "out",
+                                                              "--file_format=MINDIR", "--input=pixels", batch=BATCH))
     assert status == 2 and "invalid choice: 'pixels'" in err
 
 
@@ -352,7 +345,8 @@ def test_the_modelzoo_export_command_takes_the_input_kind_too(exports, tmp_path)
 
 
 def test_a_normalisation_aipp_cannot_express_costs_the_config_not_the_export(exports, tmp_path):
-    ok(export_main, *export_args(exports["checkpoint"], tmp_path / "out", "ONNX", "--mean=1.5,0.5,0.5"))
+    ok(export_main, *export_args(exports["checkpoint"], tmp_path / "out", "--file_format=ONNX", "--mean=1.5,0.5,0.5",
+                          batch=BATCH))
     details = sidecar(tmp_path / "out" / f"wrn10_1_b{BATCH}.onnx")
     assert "aipp_config" not in details and not list((tmp_path / "out").glob("*.aipp.cfg"))
     assert "no ATC AIPP config for wrn10_1_b4.onnx: normalisation mean[0] = 1.5: expected a value in [0, 1]" in \

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import make_cifar, run_cli, run_in_process, tiny_args
+from conftest import last_json, make_cifar, run_cli, run_in_process, tiny_args
 from objectstore import ACCESS_KEY, SECRET_KEY, TOKEN
 from wrn.cli import eval_main, train_main
 from wrn.platform.storage import storage_for
@@ -40,7 +40,7 @@ def test_train_and_eval_with_obs_urls(obs_env, object_store, tmp_path):
     status, out, err = run_in_process(eval_main, "--config=demo", f"--data_url={data_url}",
                                       f"--checkpoint={train_url}/ckpt/best.ckpt", *tiny_args())
     assert status == 0, err
-    result = json.loads(out.strip().splitlines()[-1])
+    result = last_json(out)
     assert result["images"] == 40 and abs(result["top1"] - summary["best_top1"]) < 1e-6
 
     status, _, err = run_in_process(train_main, "--config=demo", f"--data_url={data_url}", f"--train_url={train_url}",
